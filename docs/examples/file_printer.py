@@ -1,5 +1,7 @@
 """The quickstart: print every line of this file that is not a comment."""
 
+# Comment lines like this one are skipped by the remove_comments preprocessor.
+
 from doozer import Abort, Application
 
 

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+import doozer
+from doozer.exceptions import Abort
+
+
+def test_abort_carries_reason_and_message() -> None:
+    message = {"id": 1}
+    abort = Abort("provider.ignored", message)
+    assert abort.reason == "provider.ignored"
+    assert abort.message is message
+    assert str(abort) == "provider.ignored"
+    assert isinstance(abort, Exception)
+
+
+def test_public_names() -> None:
+    assert doozer.Abort is Abort
+    assert doozer.Application.__module__ == "doozer.base"
+    assert doozer.Extension.__module__ == "doozer.extensions"
+    assert doozer.__version__.startswith("2.")

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from doozer import Application, Extension
+
+
+class Database(Extension):
+    DEFAULT_SETTINGS = {"DB_HOST": "localhost", "DB_PORT": 5432}
+    REQUIRED_SETTINGS = ("DB_USER", "DB_PASSWORD")
+
+
+def test_defaults_fill_in_without_overriding() -> None:
+    app = Application("svc", {"DB_PORT": 6432, "DB_USER": "u", "DB_PASSWORD": "p"})
+    Database(app)
+    assert app.settings["DB_HOST"] == "localhost"
+    assert app.settings["DB_PORT"] == 6432
+
+
+def test_missing_required_settings_are_all_named() -> None:
+    app = Application("svc", {"DB_USER": "u"})
+    with pytest.raises(KeyError, match=r"Database needs the setting\(s\) DB_PASSWORD"):
+        Database(app)
+    app = Application("svc")
+    with pytest.raises(KeyError, match="DB_USER, DB_PASSWORD"):
+        Database(app)
+
+
+def test_app_property_before_and_after_init_app() -> None:
+    extension = Database()
+    with pytest.raises(RuntimeError, match=r"Database is not bound .* init_app\(app\)"):
+        _ = extension.app
+    app = Application("svc", {"DB_USER": "u", "DB_PASSWORD": "p"})
+    extension.init_app(app)
+    assert extension.app is app
+
+
+def test_init_app_registers_the_extension() -> None:
+    app = Application("svc", {"DB_USER": "u", "DB_PASSWORD": "p"})
+    extension = Database(app)
+    assert app.extensions == {"database": extension}
+
+
+def test_init_app_calls_register_cli() -> None:
+    calls: list[Any] = []
+
+    class WithCommands(Extension):
+        def register_cli(self) -> None:
+            calls.append(self.app)
+
+    app = Application("svc")
+    WithCommands(app)
+    assert calls == [app]
+
+
+def test_defaults_are_not_shared_between_apps() -> None:
+    first, second = Application("a"), Application("b")
+
+    class Cache(Extension):
+        DEFAULT_SETTINGS = {"CACHE_SIZE": 10}
+
+    Cache(first)
+    first.settings["CACHE_SIZE"] = 99
+    Cache(second)
+    assert second.settings["CACHE_SIZE"] == 10
