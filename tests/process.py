@@ -29,7 +29,8 @@ class Process:
         self.stdout: list[str] = []
         self.stderr: list[str] = []
         self._lines: queue.Queue[tuple[str, str]] = queue.Queue()
-        assert self.popen.stdout is not None and self.popen.stderr is not None
+        assert self.popen.stdout is not None
+        assert self.popen.stderr is not None
         self._threads = [
             threading.Thread(target=self._pump, args=(self.popen.stdout, "out"), daemon=True),
             threading.Thread(target=self._pump, args=(self.popen.stderr, "err"), daemon=True),

@@ -13,12 +13,12 @@ from doozer import Application
 from .support import ListConsumer
 
 
-class Boom(Exception):
+class BoomError(Exception):
     pass
 
 
 def build(messages: list[Any], num_fail_at: Any, where: str) -> tuple[Application, dict[str, Any]]:
-    """An app over *messages* whose *where* hook raises Boom on message *num_fail_at*."""
+    """An app over *messages* whose *where* hook raises BoomError on message *num_fail_at*."""
     record: dict[str, Any] = {"handled": [], "acknowledged": [], "errors": [], "teardown": 0}
 
     async def callback(app: Application, message: Any) -> list[Any]:
@@ -31,13 +31,13 @@ def build(messages: list[Any], num_fail_at: Any, where: str) -> tuple[Applicatio
     @app.result_postprocessor
     async def postprocess(app: Application, result: Any) -> Any:
         if where == "postprocessor" and result == num_fail_at:
-            raise Boom(f"postprocessing {result}")
+            raise BoomError(f"postprocessing {result}")
         return result
 
     @app.message_acknowledgement
     async def acknowledge(app: Application, message: Any) -> None:
         if where == "acknowledgement" and message == num_fail_at:
-            raise Boom(f"acknowledging {message}")
+            raise BoomError(f"acknowledging {message}")
         record["acknowledged"].append(message)
 
     @app.teardown
@@ -53,7 +53,7 @@ def test_unhandled_exception_stops_reading_drains_and_reraises(
     where: str, num_workers: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     app, record = build(list(range(1000)), 3, where)
-    with pytest.raises(Boom, match="3"):
+    with pytest.raises(BoomError, match="3"):
         app.run_forever(num_workers=num_workers)
     consumer = app.consumer
     assert isinstance(consumer, ListConsumer)
