@@ -40,5 +40,3 @@ class QueueConsumer:
 
 async def echo(app: Application, message: Any) -> list[Any]:
     return [message]
-
-

@@ -37,9 +37,7 @@ def test_core_installs_alone(repo_root: Path, tmp_path: Path) -> None:
         text=True,
     ).stdout.split()
     names = sorted(line.split("==")[0].lower() for line in listed)
-    assert [name for name in names if name not in {"pip", "setuptools", "wheel"}] == [
-        "doozer-core"
-    ]
+    assert [name for name in names if name not in {"pip", "setuptools", "wheel"}] == ["doozer-core"]
     result = subprocess.run(
         [str(python), "-c", CHECK], cwd=tmp_path, capture_output=True, text=True, check=True
     )

@@ -87,9 +87,7 @@ class TestLifecycle:
             seen.append(asyncio.get_running_loop())
 
         try:
-            Application("svc", consumer=ListConsumer([1]), callback=callback).run_forever(
-                loop=loop
-            )
+            Application("svc", consumer=ListConsumer([1]), callback=callback).run_forever(loop=loop)
             assert seen == [loop]
             assert not loop.is_closed()
         finally:
