@@ -18,7 +18,7 @@ class Extension:
     time, ``Ext(app)``, or later with ``ext = Ext(); ext.init_app(app)``.
     An extension that defines a ``register_cli()`` method gets it called by
     :meth:`init_app`, which is where it should call
-    :func:`doozer.cli.register_commands`.
+    ``doozer.cli.register_commands()``.
 
     :param app: the application to initialize, if known yet.
     """

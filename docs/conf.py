@@ -1,0 +1,35 @@
+"""Sphinx configuration for the Doozer documentation."""
+
+from __future__ import annotations
+
+import doozer
+
+project = "Doozer"
+author = "The Doozer developers"
+copyright = "2016-2026, the Doozer developers"  # noqa: A001 - Sphinx's name
+release = doozer.__version__
+version = ".".join(release.split(".")[:2])
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.viewcode",
+]
+
+nitpicky = True
+# TypeVars that autodoc shows by name.
+nitpick_ignore = [("py:class", name) for name in ("F", "T_co", "doozer.base.F", "doozer.types.T_co")]
+# The docs are built offline (no intersphinx inventory), so references into
+# the standard library stay plain text instead of failing the -W build.
+nitpick_ignore_regex = [
+    ("py:.*", r"(asyncio|logging|collections\.abc|typing|argparse|pathlib|types)(\..*)?"),
+    ("py:class", r"(Any|Callable|Awaitable|Iterable|Mapping|Sequence|ClassVar|Protocol)"),
+]
+
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+autodoc_typehints_format = "short"
+autodoc_preserve_defaults = True
+
+html_theme = "furo"
+html_title = f"Doozer {release}"
+exclude_patterns = ["_build"]
