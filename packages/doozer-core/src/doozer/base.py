@@ -74,7 +74,9 @@ class Application:
         consumer: Any = None,
         callback: Callback | None = None,
     ) -> None:
+        #: The application's name.
         self.name = name
+        #: The settings (a :class:`~doozer.config.Config`), shared with extensions.
         self.settings = Config(DEFAULT_SETTINGS)
         if isinstance(settings, Mapping):
             self.settings.from_mapping(settings)
@@ -85,11 +87,15 @@ class Application:
             )
         elif settings is not None:
             self.settings.from_object(settings)
+        #: Where messages come from: an object with a coroutine method ``read()``.
         self.consumer = consumer
+        #: The coroutine function that processes each message.
         self.callback = callback
+        #: The registered callbacks, one list per kind (:class:`~doozer.base.Callbacks`).
         self.callbacks = Callbacks()
         #: Extensions initialized on this application, by lowercased class name.
         self.extensions: dict[str, Any] = {}
+        #: ``logging.getLogger(name)``: Doozer logs here, and so can callbacks.
         self.logger = logging.getLogger(name)
 
     def __repr__(self) -> str:

@@ -1,0 +1,57 @@
+"""The runnable examples under docs/examples/ work as the docs say."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from doozer import Abort, Application
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
+
+
+def load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"docs_example_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sqlite_extension_connects_for_the_run(tmp_path: Path) -> None:
+    SQLite = load("sqlite_extension").SQLite
+    database = tmp_path / "example.db"
+    rows: list[Any] = []
+
+    class Once:
+        done = False
+
+        async def read(self) -> str:
+            if self.done:
+                raise Abort("example.done", None)
+            self.done = True
+            return "hello"
+
+    async def callback(app: Application, message: str) -> None:
+        connection = app.extensions["sqlite"].connection
+        connection.execute("CREATE TABLE IF NOT EXISTS messages (body TEXT)")
+        connection.execute("INSERT INTO messages VALUES (?)", (message,))
+        connection.commit()
+        rows.extend(connection.execute("SELECT body FROM messages"))
+
+    app = Application("example", {"SQLITE_DATABASE": str(database)}, consumer=Once())
+    app.callback = callback
+    extension = SQLite(app)
+    assert app.settings["SQLITE_DATABASE"] == str(database)
+    app.run_forever()
+    assert rows == [("hello",)]
+    assert extension.connection is None  # closed by its teardown callback
+
+
+def test_sqlite_extension_default_database() -> None:
+    app = Application("example")
+    load("sqlite_extension").SQLite(app)
+    assert app.settings["SQLITE_DATABASE"] == ":memory:"
