@@ -17,7 +17,9 @@ extensions = [
 
 nitpicky = True
 # TypeVars that autodoc shows by name.
-nitpick_ignore = [("py:class", name) for name in ("F", "T_co", "doozer.base.F", "doozer.types.T_co")]
+nitpick_ignore = [
+    ("py:class", name) for name in ("F", "T_co", "doozer.base.F", "doozer.types.T_co")
+]
 # The docs are built offline (no intersphinx inventory), so references into
 # the standard library stay plain text instead of failing the -W build.
 nitpick_ignore_regex = [

@@ -22,7 +22,7 @@ def load(name: str) -> ModuleType:
 
 
 def test_sqlite_extension_connects_for_the_run(tmp_path: Path) -> None:
-    SQLite = load("sqlite_extension").SQLite
+    sqlite_extension = load("sqlite_extension")
     database = tmp_path / "example.db"
     rows: list[Any] = []
 
@@ -44,7 +44,7 @@ def test_sqlite_extension_connects_for_the_run(tmp_path: Path) -> None:
 
     app = Application("example", {"SQLITE_DATABASE": str(database)}, consumer=Once())
     app.callback = callback
-    extension = SQLite(app)
+    extension = sqlite_extension.SQLite(app)
     assert app.settings["SQLITE_DATABASE"] == str(database)
     app.run_forever()
     assert rows == [("hello",)]
