@@ -6,7 +6,7 @@ import doozer
 
 project = "Doozer"
 author = "The Doozer developers"
-copyright = "2016-2026, the Doozer developers"  # noqa: A001 - Sphinx's name
+copyright = "2016-2026, the Doozer developers"
 release = doozer.__version__
 version = ".".join(release.split(".")[:2])
 
