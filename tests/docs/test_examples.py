@@ -55,3 +55,11 @@ def test_sqlite_extension_default_database() -> None:
     app = Application("example")
     load("sqlite_extension").SQLite(app)
     assert app.settings["SQLITE_DATABASE"] == ":memory:"
+
+
+def test_retrying_example_succeeds_on_the_third_attempt(capsys: Any) -> None:
+    load("retrying").app.run_forever(num_workers=2)
+    assert sorted(capsys.readouterr().out.splitlines()) == [
+        "message 1 succeeded on attempt 3",
+        "message 2 succeeded on attempt 3",
+    ]

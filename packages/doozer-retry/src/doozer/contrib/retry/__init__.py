@@ -1,0 +1,176 @@
+"""Retry messages that fail to process.
+
+:class:`Retry` is an extension that puts an error callback at the *front* of
+the application's error callbacks. When the callback (or a message
+preprocessor) raises one of the ``RETRY_EXCEPTIONS``, it waits, hands the
+message to ``RETRY_CALLBACK`` (which typically republishes it to the
+broker) and raises :class:`~doozer.Abort`, so the later error callbacks do
+not run and the message is acknowledged. Once a limit is reached it logs a
+warning and returns instead: the later error callbacks then handle the
+final failure. Other exceptions go straight to the later error callbacks.
+
+.. code-block:: python
+
+    from doozer import Application
+    from doozer.contrib.retry import Retry, RetryableException
+
+
+    async def process(app, message):
+        raise RetryableException("the database is busy")
+
+
+    async def republish(app, message):
+        await broker.publish(message)
+
+
+    app = Application("retrying", consumer=broker, callback=process)
+    app.settings["RETRY_CALLBACK"] = republish
+    app.settings["RETRY_THRESHOLD"] = 5
+    Retry(app)
+
+Settings (read once, by :meth:`Retry.init_app`):
+
+.. list-table::
+   :header-rows: 1
+   :widths: 22 58 20
+
+   * - Setting
+     - Meaning
+     - Default
+   * - ``RETRY_BACKOFF``
+     - Factor applied to the delay per retry already made: the delay before
+       a retry is ``RETRY_DELAY * RETRY_BACKOFF ** retries_so_far``.
+     - ``1``
+   * - ``RETRY_CALLBACK``
+     - Coroutine function ``callback(app, message)`` that retries the
+       message, typically by publishing it again. Required.
+     - (none)
+   * - ``RETRY_DELAY``
+     - Seconds to wait before calling ``RETRY_CALLBACK``.
+     - ``0``
+   * - ``RETRY_EXCEPTIONS``
+     - The exception class, or tuple of classes, that cause a retry.
+     - :class:`RetryableException`
+   * - ``RETRY_THRESHOLD``
+     - Most retries of one message; ``0`` never retries, ``None`` sets no
+       count limit.
+     - ``None``
+   * - ``RETRY_TIMEOUT``
+     - Seconds, from the message's first failure, during which it may be
+       retried; ``None`` sets no time limit.
+     - ``None``
+
+Whichever of ``RETRY_THRESHOLD`` and ``RETRY_TIMEOUT`` is reached first
+stops the retries; with both None a message is retried forever.
+
+Retry state travels with the message, so a republished message continues
+its count: a mutable mapping carries it under the key ``"_retry"``, any
+other object as its attribute ``_retry``; either way it is a ``dict`` with
+``count`` (retries so far), ``start_time`` (:func:`time.time` of the first
+failure) and ``delay`` (seconds waited before the last retry). A
+``RETRY_CALLBACK`` that serializes the message must keep that entry. Error
+callbacks receive the preprocessed message, so a preprocessor that decodes
+bytes into a ``dict`` makes messages fit to carry the state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from doozer import Extension
+
+from .__about__ import __version__
+from ._policy import ExceptionTypes, RetryCallback
+from ._settings import FROM_SETTINGS, FromSettings, resolve
+
+if TYPE_CHECKING:
+    from doozer import Application
+
+__all__ = ["Retry", "RetryableException", "__version__"]
+
+
+class RetryableException(Exception):  # noqa: N818 - the public name is part of the 1.x API
+    """Raise it while processing a message to have the message retried.
+
+    It is the default of ``RETRY_EXCEPTIONS``.
+    """
+
+
+class Retry(Extension):
+    """An extension that retries messages that fail to process.
+
+    Each keyword argument overrides the setting of the same name (``delay``
+    overrides ``RETRY_DELAY``, and so on) for every application this
+    instance initializes; leave it out to use the application's setting.
+
+    :param app: the application to initialize, if known yet.
+    :param threshold: most retries of one message, or None for no limit.
+    :param delay: seconds to wait before the first retry.
+    :param backoff: factor the delay grows by with each retry.
+    :param timeout: seconds from the first failure during which a message
+        may be retried, or None for no limit.
+    :param exceptions: the exception class, or tuple of classes, to retry.
+    :param callback: coroutine function ``callback(app, message)`` that
+        retries the message.
+    """
+
+    #: Settings and their defaults; ``RETRY_CALLBACK`` has none and is
+    #: required unless ``callback`` is passed.
+    DEFAULT_SETTINGS: ClassVar[Mapping[str, Any]] = {
+        "RETRY_BACKOFF": 1,
+        "RETRY_DELAY": 0,
+        "RETRY_EXCEPTIONS": RetryableException,
+        "RETRY_THRESHOLD": None,
+        "RETRY_TIMEOUT": None,
+    }
+
+    def __init__(
+        self,
+        app: Application | None = None,
+        *,
+        threshold: int | FromSettings | None = FROM_SETTINGS,
+        delay: float | FromSettings = FROM_SETTINGS,
+        backoff: float | FromSettings = FROM_SETTINGS,
+        timeout: float | FromSettings | None = FROM_SETTINGS,
+        exceptions: ExceptionTypes | FromSettings = FROM_SETTINGS,
+        callback: RetryCallback | FromSettings = FROM_SETTINGS,
+    ) -> None:
+        given = {
+            "threshold": threshold,
+            "delay": delay,
+            "backoff": backoff,
+            "timeout": timeout,
+            "exceptions": exceptions,
+            "callback": callback,
+        }
+        self._overrides = {key: value for key, value in given.items() if value is not FROM_SETTINGS}
+        super().__init__(app)
+
+    def init_app(self, app: Application) -> None:
+        """Initialize an application: check its settings, add the error callback.
+
+        The effective settings (keyword arguments, else the application's
+        settings, else the defaults) are checked and fixed here, so one
+        instance can initialize several applications with different
+        settings. The error callback is inserted at the front of
+        ``app.callbacks.error``; to have another error callback run even
+        while a message is being retried, insert that one at the front
+        after initializing Retry.
+
+        :param app: the application to initialize.
+        :raises KeyError: if ``RETRY_CALLBACK`` is missing.
+        :raises TypeError: if the callback is not a coroutine function, or
+            ``RETRY_EXCEPTIONS`` is not an exception class or a tuple of them.
+        :raises ValueError: if the delay or backoff is negative or not a
+            number, or the threshold or timeout is neither None nor a
+            number >= 0.
+        :raises RuntimeError: if Retry already initialized this application.
+        """
+        if any(isinstance(extension, Retry) for extension in app.extensions.values()):
+            raise RuntimeError(
+                f"Retry is already initialized on {app!r}: initialize it once per application"
+            )
+        policy = resolve(app.settings, self.DEFAULT_SETTINGS, self._overrides)
+        super().init_app(app)
+        app.callbacks.error.insert(0, policy.on_error)
