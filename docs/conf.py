@@ -19,9 +19,11 @@ nitpicky = True
 # TypeVars that autodoc shows by name.
 nitpick_ignore = [
     ("py:class", name)
-    for name in ("F", "T_co", "doozer.base.F", "doozer.types.T_co")
-    # Private type aliases in doozer.contrib.retry's signatures.
-    + ("FromSettings", "ExceptionTypes", "RetryCallback")
+    for name in (
+        *("F", "T_co", "doozer.base.F", "doozer.types.T_co"),
+        # Private type aliases in doozer.contrib.retry's signatures.
+        *("FromSettings", "ExceptionTypes", "RetryCallback"),
+    )
 ]
 # The docs are built offline (no intersphinx inventory), so references into
 # the standard library stay plain text instead of failing the -W build.
