@@ -1,0 +1,209 @@
+"""The reloader: a supervisor process restarting the application in fresh children."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from .support import Doozer, alive, wait_until
+
+# Runs until stopped; says which child (pid) runs which edition of the code.
+SERVICE = """
+    import asyncio
+    import os
+
+    from doozer import Application
+
+    EDITION = {edition}
+
+
+    class Idle:
+        async def read(self):
+            await asyncio.Event().wait()
+
+
+    async def callback(app, message):
+        pass
+
+
+    app = Application("reloaded", consumer=Idle(), callback=callback)
+
+
+    @app.startup
+    async def startup(app):
+        print("started", os.getpid(), "edition", EDITION, flush=True)
+
+
+    @app.teardown
+    async def teardown(app):
+        print("stopped", os.getpid(), flush=True)
+"""
+
+
+def edition(number: int) -> str:
+    return SERVICE.replace("{edition}", str(number))
+
+
+def started(process: Doozer, count: int) -> tuple[int, int]:
+    """Wait for the *count*-th child to start; return its pid and edition."""
+    match = process.wait_for(r"^started (\d+) edition (\d+)$", count=count)
+    return int(match[1]), int(match[2])
+
+
+@pytest.mark.slow
+def test_an_edit_restarts_a_broken_edit_waits_a_fix_restarts_a_signal_stops(
+    write: Callable[[str, str], Path], doozer: Callable[..., Doozer]
+) -> None:
+    write("service.py", edition(1))
+    supervisor = doozer("run", "service", "--reloader")
+    first, number = started(supervisor, 1)
+    assert number == 1
+    assert first != supervisor.pid
+
+    # A change to a watched file restarts once; unwatched ones do not count.
+    write("notes.txt", "not code\n")
+    write(".venv/lib/installed.py", "")
+    write(".#service.py", "an editor's lock file\n")
+    write("service.py", edition(2))
+    second, number = started(supervisor, 2)
+    assert (second, number) != (first, 1)
+    assert number == 2
+    lines = supervisor.lines["stdout"]
+    assert lines.index(f"stopped {first}") < lines.index(f"started {second} edition 2")
+    supervisor.wait_for("Detected changes in service.py: restarting$", stream="stderr")
+    wait_until(lambda: not alive(first), f"the first child {first} is gone")
+
+    # A broken edit: the child fails to import, the supervisor waits.
+    write("service.py", edition(3).replace("EDITION = 3", "EDITION = = 3"))
+    supervisor.wait_for(f"^stopped {second}$")
+    supervisor.wait_for("^SyntaxError: invalid syntax$", stream="stderr")
+    supervisor.wait_for("exited with status 1; waiting for a change", stream="stderr")
+    assert supervisor.proc.poll() is None
+
+    # The fix brings the application back.
+    write("service.py", edition(4))
+    third, number = started(supervisor, 3)
+    assert number == 4
+    assert third not in (first, second)
+
+    # A signal to the supervisor stops the child gracefully, and both exit.
+    supervisor.send(signal.SIGTERM)
+    assert supervisor.wait() == 0, supervisor.stderr
+    assert supervisor.lines["stdout"][-1] == f"stopped {third}"
+    for pid in (first, second, third):
+        assert not alive(pid), f"child {pid} was left running"
+    # Each edit caused exactly one restart: reading files does not count.
+    assert len([line for line in supervisor.lines["stdout"] if line.startswith("started")]) == 3
+    assert "stopping now" not in supervisor.stderr  # the child got one signal, not two
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_to_the_supervisor_drains_the_child(
+    write: Callable[[str, str], Path], doozer: Callable[..., Doozer], signum: signal.Signals
+) -> None:
+    write(
+        "service.py",
+        """
+        import asyncio
+        import os
+
+        from doozer import Application
+
+
+        class OneThenNothing:
+            def __init__(self):
+                self.sent = False
+
+            async def read(self):
+                if self.sent:
+                    await asyncio.Event().wait()
+                self.sent = True
+                return "message"
+
+
+        async def callback(app, message):
+            print("child", os.getpid(), "started", message, flush=True)
+            await asyncio.sleep(0.5)
+            print("finished", message, flush=True)
+
+
+        app = Application("draining", consumer=OneThenNothing(), callback=callback)
+        """,
+    )
+    supervisor = doozer("run", "service", "-r")
+    child = int(supervisor.wait_for(r"^child (\d+) started message$")[1])
+    supervisor.send(signum)
+    assert supervisor.wait() == 0, supervisor.stderr
+    assert supervisor.lines["stdout"][-1] == "finished message"
+    assert not alive(child)
+
+
+def test_ctrl_c_in_a_terminal_reaches_the_child_once(
+    write: Callable[[str, str], Path], doozer: Callable[..., Doozer]
+) -> None:
+    # A terminal sends SIGINT to its whole foreground process group. The
+    # child runs in a session of its own, so it gets only the supervisor's
+    # SIGTERM: one signal, which drains, rather than two, which would force.
+    write("service.py", edition(1))
+    supervisor = doozer("run", "service", "-r", "-v", new_session=True)
+    child, _ = started(supervisor, 1)
+    os.killpg(supervisor.pid, signal.SIGINT)
+    assert supervisor.wait() == 0, supervisor.stderr
+    assert supervisor.lines["stdout"][-1] == f"stopped {child}"
+    assert "doozer.cli.reloader: Received SIGINT: stopping the application" in supervisor.stderr
+    # The application (its logger is "reloaded") saw one SIGTERM, and no SIGINT.
+    assert "reloaded: Received SIGTERM: finishing the messages already read" in supervisor.stderr
+    assert "reloaded: Received SIGINT" not in supervisor.stderr
+    assert "stopping now" not in supervisor.stderr
+    assert not alive(child)
+
+
+def test_the_child_stops_itself_when_the_supervisor_is_killed(
+    write: Callable[[str, str], Path], doozer: Callable[..., Doozer]
+) -> None:
+    write("service.py", edition(1))
+    supervisor = doozer("run", "service", "-r")
+    child, _ = started(supervisor, 1)
+    supervisor.send(signal.SIGKILL)  # no chance to stop the child
+    supervisor.wait()
+    wait_until(lambda: not alive(child), f"the orphaned child {child} stopped")
+    # It stopped gracefully: its teardown ran.
+    assert supervisor.wait_for(f"^stopped {child}$")
+
+
+def test_a_missing_module_is_reported_before_supervising(
+    run_doozer: Callable[..., Doozer],
+) -> None:
+    result = run_doozer("run", "nosuch", "--reloader")
+    assert result.proc.returncode == 2
+    assert result.stderr == (
+        "doozer: error: no module named 'nosuch': run doozer from the directory that "
+        "contains it, or check the spelling"
+    )
+
+
+def test_the_child_is_marked_and_does_not_supervise(
+    write: Callable[[str, str], Path], doozer: Callable[..., Doozer]
+) -> None:
+    # --debug implies the reloader; the child runs with --debug too, yet
+    # must run the application rather than start a supervisor of its own.
+    write(
+        "service.py",
+        edition(1).replace(
+            'print("started"',
+            'print("parent", os.getppid(), "marker", os.environ.get("DOOZER_SUPERVISOR_FD"))\n'
+            '    print("started"',
+        ),
+    )
+    supervisor = doozer("run", "service", "--debug")
+    child, _ = started(supervisor, 1)
+    parent = supervisor.wait_for(r"^parent (\d+) marker (\S+)$")
+    assert int(parent[1]) == supervisor.pid  # the supervisor's child, not a grandchild
+    assert parent[2] == "None"  # removed before the application ran
+    supervisor.send(signal.SIGINT)
+    assert supervisor.wait() == 0
+    assert not alive(child)

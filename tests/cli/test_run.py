@@ -1,0 +1,345 @@
+"""``doozer run`` in real processes: running, exit codes, logging, workers, debug, signals."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from .support import Doozer
+
+# An application over a finite consumer: prints each message, then teardown.
+COUNTING = """
+    import asyncio
+    import os
+
+    from doozer import Abort, Application
+
+
+    class Numbers:
+        def __init__(self, count):
+            self.n = 0
+            self.count = count
+
+        async def read(self):
+            self.n += 1
+            if self.n > self.count:
+                raise Abort("consumer.done", None)
+            return self.n
+
+
+    async def callback(app, message):
+        print("got", message, flush=True)
+
+
+    app = Application("counting", consumer=Numbers(3), callback=callback)
+
+
+    @app.startup
+    async def startup(app):
+        loop = asyncio.get_running_loop()
+        print("debug", app.settings["DEBUG"], loop.get_debug(), flush=True)
+
+
+    @app.teardown
+    async def teardown(app):
+        print("teardown", flush=True)
+"""
+
+
+def test_runs_the_single_application_until_its_consumer_ends(
+    write: Callable[[str, str], Path], run_doozer: Callable[..., Doozer]
+) -> None:
+    write("service.py", COUNTING)
+    result = run_doozer("run", "service")
+    assert result.proc.returncode == 0, result.stderr
+    assert result.lines["stdout"] == ["debug False False", "got 1", "got 2", "got 3", "teardown"]
+    assert result.stderr == ""
+
+
+def test_the_console_script_is_the_same_program(
+    write: Callable[[str, str], Path], tmp_path: Path
+) -> None:
+    write("service.py", COUNTING)
+    script = Path(sys.executable).with_name("doozer")
+    assert script.exists(), "the doozer console script is not installed"
+    result = subprocess.run(
+        [str(script), "run", "service"], cwd=tmp_path, capture_output=True, text=True, timeout=20
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1:] == ["got 1", "got 2", "got 3", "teardown"]
+
+
+def test_an_unhandled_exception_exits_1_and_is_reported_once(
+    write: Callable[[str, str], Path], run_doozer: Callable[..., Doozer]
+) -> None:
+    write(
+        "broken.py",
+        """
+        from doozer import Application
+
+
+        class Broken:
+            async def read(self):
+                raise RuntimeError("the broker went away\\nsecond line")
+
+
+        async def callback(app, message):
+            pass
+
+
+        app = Application("broken", consumer=Broken(), callback=callback)
+
+
+        @app.teardown
+        async def teardown(app):
+            print("teardown", flush=True)
+        """,
+    )
+    result = run_doozer("run", "broken")
+    assert result.proc.returncode == 1
+    assert result.lines["stdout"] == ["teardown"]  # it stopped gracefully
+    # Logged once by the application, with its traceback; then one summary line.
+    assert result.stderr.count("Traceback") == 1
+    assert result.stderr.count("RuntimeError: the broker went away") == 2
+    assert result.lines["stderr"][-1] == (
+        "doozer: error: the application 'broken' stopped: RuntimeError: the broker went away"
+    )
+
+
+def test_an_application_that_cannot_run_is_one_line_and_exit_1(
+    write: Callable[[str, str], Path], run_doozer: Callable[..., Doozer]
+) -> None:
+    write("lonely.py", "from doozer import Application\napp = Application('lonely')\n")
+    result = run_doozer("run", "lonely")
+    assert result.proc.returncode == 1
+    # The core's own message, on one line (it was never logged: nothing ran).
+    [line] = result.lines["stderr"]
+    assert line.startswith("doozer: error: the application 'lonely' stopped: TypeError: ")
+    assert "has no consumer" in line
+
+
+VERBOSITY = """
+    import logging
+
+    from doozer import Abort, Application
+
+    print("level", logging.getLogger().getEffectiveLevel(), flush=True)
+    logging.getLogger("verbosity").info("an info message at import")
+    logging.getLogger("verbosity").error("an error message at import")
+
+
+    class Empty:
+        async def read(self):
+            raise Abort("consumer.empty", None)
+
+
+    async def callback(app, message):
+        pass
+
+
+    app = Application("verbosity", consumer=Empty(), callback=callback)
+"""
+
+
+@pytest.mark.parametrize(
+    ("flags", "level", "shown"),
+    [
+        ((), 30, ["an error message"]),
+        (("-v",), 20, ["an info message", "an error message"]),
+        (("--verbose", "--verbose"), 10, ["an info message", "an error message"]),
+        (("-vvv",), 10, ["an info message", "an error message"]),
+        (("-q",), 40, ["an error message"]),
+        (("-qq",), 50, []),
+        (("--quiet", "-qq"), 51, []),
+    ],
+)
+def test_verbosity_sets_the_log_level_before_the_import(
+    write: Callable[[str, str], Path],
+    run_doozer: Callable[..., Doozer],
+    flags: tuple[str, ...],
+    level: int,
+    shown: list[str],
+) -> None:
+    write("service.py", VERBOSITY)
+    result = run_doozer("run", "service", *flags)
+    assert result.proc.returncode == 0, result.stderr
+    assert result.lines["stdout"] == [f"level {level}"]
+    assert [line for line in ("an info message", "an error message") if line in result.stderr] == (
+        shown
+    )
+
+
+def test_verbose_and_quiet_exclude_each_other(
+    write: Callable[[str, str], Path], run_doozer: Callable[..., Doozer]
+) -> None:
+    write("service.py", VERBOSITY)
+    result = run_doozer("run", "service", "-v", "-q")
+    assert result.proc.returncode == 2
+    assert result.lines["stderr"][-1] == (
+        "doozer run: error: argument --quiet/-q: not allowed with argument --verbose/-v"
+    )
+    assert result.stdout == ""  # refused before the import
+
+
+CONCURRENCY = """
+    import asyncio
+
+    from doozer import Abort, Application
+
+
+    class Six:
+        def __init__(self):
+            self.n = 0
+
+        async def read(self):
+            self.n += 1
+            if self.n > 6:
+                raise Abort("consumer.done", None)
+            return self.n
+
+
+    active = 0
+    most = 0
+
+
+    async def callback(app, message):
+        global active, most
+        active += 1
+        most = max(most, active)
+        await asyncio.sleep(0.1)
+        active -= 1
+
+
+    app = Application("concurrency", consumer=Six(), callback=callback)
+
+
+    @app.teardown
+    async def report(app):
+        print("at most", most, "at once", flush=True)
+"""
+
+
+@pytest.mark.parametrize(("flags", "expected"), [((), 1), (("-w", "3"), 3), (("--workers=6",), 6)])
+def test_workers_process_that_many_messages_at_once(
+    write: Callable[[str, str], Path],
+    run_doozer: Callable[..., Doozer],
+    flags: tuple[str, ...],
+    expected: int,
+) -> None:
+    write("service.py", CONCURRENCY)
+    result = run_doozer("run", "service", *flags)
+    assert result.proc.returncode == 0, result.stderr
+    assert result.lines["stdout"] == [f"at most {expected} at once"]
+
+
+@pytest.mark.parametrize("workers", ["0", "-2", "many", "1.5"])
+def test_workers_must_be_a_positive_whole_number(
+    write: Callable[[str, str], Path], run_doozer: Callable[..., Doozer], workers: str
+) -> None:
+    write("service.py", CONCURRENCY)
+    result = run_doozer("run", "service", f"--workers={workers}")
+    assert result.proc.returncode == 2
+    assert result.lines["stderr"][-1] == (
+        f"doozer run: error: argument -w/--workers: expected a whole number of at least 1, "
+        f"got {workers!r}"
+    )
+
+
+def test_debug_enables_debug_mode_and_the_reloader(
+    write: Callable[[str, str], Path], doozer: Callable[..., Doozer]
+) -> None:
+    write("service.py", COUNTING)
+    process = doozer("run", "service", "--debug")
+    process.wait_for("^teardown$")
+    assert process.lines["stdout"][0] == "debug True True"
+    # The consumer ended, but the supervisor stays for the next change.
+    process.wait_for("exited with status 0; waiting for a change", stream="stderr")
+    assert process.proc.poll() is None
+    process.send(signal.SIGTERM)
+    assert process.wait() == 0
+
+
+DRAINING = """
+    import asyncio
+    import os
+
+    from doozer import Application
+
+
+    class OneThenNothing:
+        def __init__(self):
+            self.sent = False
+
+        async def read(self):
+            if self.sent:
+                await asyncio.Event().wait()  # nothing more, ever
+            self.sent = True
+            return "the message"
+
+
+    async def callback(app, message):
+        print("started", message, flush=True)
+        await asyncio.sleep(0.5)
+        print("finished", message, flush=True)
+
+
+    app = Application("draining", consumer=OneThenNothing(), callback=callback)
+
+
+    @app.teardown
+    async def teardown(app):
+        print("teardown", flush=True)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_finishes_the_message_in_flight_and_exits_0(
+    write: Callable[[str, str], Path], doozer: Callable[..., Doozer], signum: signal.Signals
+) -> None:
+    write("service.py", DRAINING)
+    process = doozer("run", "service", "-v")
+    process.wait_for("^started the message$")
+    process.send(signum)
+    assert process.wait() == 0, process.stderr
+    assert process.lines["stdout"] == ["started the message", "finished the message", "teardown"]
+    assert f"Received {signum.name}: finishing the messages already read" in process.stderr
+    assert "Traceback" not in process.stderr
+
+
+def test_version_lists_the_installed_doozer_distributions(
+    run_doozer: Callable[..., Doozer],
+) -> None:
+    from importlib.metadata import version
+
+    result = run_doozer("--version")
+    assert result.proc.returncode == 0
+    lines = result.lines["stdout"]
+    assert f"doozer-core {version('doozer-core')}" in lines
+    assert f"doozer-cli {version('doozer-cli')}" in lines
+    assert all(line.startswith("doozer") for line in lines)
+    assert lines == sorted(lines)
+
+
+def test_usage_lines_match_the_documented_interface(run_doozer: Callable[..., Doozer]) -> None:
+    top = run_doozer("--help")
+    assert top.proc.returncode == 0
+    assert top.lines["stdout"][0] == "usage: doozer [-h] [--version] [-a APP] {run} ..."
+    run = run_doozer("run", "--help")
+    assert run.proc.returncode == 0
+    usage = " ".join(line.strip() for line in run.stdout.split("\n\n")[0].splitlines())
+    assert usage == (
+        "usage: doozer run [-h] [--verbose | --quiet] [-r] [-w WORKERS] [-d] application-path"
+    )
+
+
+def test_no_command_is_a_usage_error(run_doozer: Callable[..., Doozer]) -> None:
+    result = run_doozer()
+    assert result.proc.returncode == 2
+    assert result.lines["stderr"][-1] == (
+        "doozer: error: the following arguments are required: {run}"
+    )
