@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import doozer
+
+# The runnable examples (docs/examples/) are importable, for doozercli.
+sys.path.insert(0, str(Path(__file__).parent / "examples"))
 
 project = "Doozer"
 author = "The Doozer developers"
@@ -13,6 +19,7 @@ version = ".".join(release.split(".")[:2])
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.viewcode",
+    "doozer.contrib.sphinx",
 ]
 
 nitpicky = True
@@ -41,3 +48,5 @@ autodoc_preserve_defaults = True
 html_theme = "furo"
 html_title = f"Doozer {release}"
 exclude_patterns = ["_build"]
+# Keep "--option" as typed: command lines must not turn into en dashes.
+smartquotes = False

@@ -220,7 +220,7 @@ def test_annotations_are_help_or_converters(
 ) -> None:
     def trash(
         count: int,
-        heap: "the heap to trash",  # noqa: F722 - a help string, not a type
+        heap: "the heap to trash",
         ratio: float = 0.5,
         *,
         where: Path = Path("/tmp"),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -63,3 +65,20 @@ def test_retrying_example_succeeds_on_the_third_attempt(capsys: Any) -> None:
         "message 1 succeeded on attempt 3",
         "message 2 succeeded on attempt 3",
     ]
+
+
+def test_fraggle_commands_from_the_command_line() -> None:
+    def doozer(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "doozer", "--app", "fraggle_app", "fraggle", *args],
+            cwd=EXAMPLES,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    trash = doozer("trash", "--times", "2")
+    assert (trash.returncode, trash.stderr) == (0, "")
+    assert trash.stdout == "The answer is in the radishes.\n" * 2
+    count = doozer("count", "-r", "turnips")
+    assert count.stdout == "fraggle-rock: 3 turnips\n"
