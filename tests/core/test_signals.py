@@ -124,7 +124,7 @@ def test_shutdown_timeout_cancels_hung_messages(run_app) -> None:  # type: ignor
     app.signal(signal.SIGTERM)
     assert app.finish() != 0
     errors = "\n".join(app.stderr)
-    assert "Messages still in flight after SHUTDOWN_TIMEOUT (0.3 s)" in errors
+    assert "Still stopping after SHUTDOWN_TIMEOUT (0.3 s): cancelling what is running" in errors
     assert errors.count("Cancelled while processing message") == 2
     assert "TimeoutError: shutdown took longer than SHUTDOWN_TIMEOUT" in errors
     assert "teardown" in app.stdout

@@ -80,7 +80,7 @@ class Engine:
 
     def _time_out(self) -> None:
         self.logger.error(
-            "Messages still in flight after SHUTDOWN_TIMEOUT (%s s): cancelling them",
+            "Still stopping after SHUTDOWN_TIMEOUT (%s s): cancelling what is running",
             self.app.settings["SHUTDOWN_TIMEOUT"],
         )
         self.timed_out = True
@@ -113,20 +113,21 @@ class Engine:
             self._swallow_forced_cancel()
         except Exception as exc:
             self._fail(exc, "in a startup callback")
-        finally:
-            if self._timer is not None:
-                self._timer.cancel()
         try:
             await self._teardown()
         except asyncio.CancelledError:
             self._swallow_forced_cancel()
             self.logger.warning("Teardown was cut short by a forced stop")
+        finally:
+            # Once a stop is requested, SHUTDOWN_TIMEOUT bounds teardown too.
+            if self._timer is not None:
+                self._timer.cancel()
         if self.error is not None:
             raise self.error
         if self.timed_out:
             raise TimeoutError(
                 f"shutdown took longer than SHUTDOWN_TIMEOUT "
-                f"({self.app.settings['SHUTDOWN_TIMEOUT']} s); in-flight messages were cancelled"
+                f"({self.app.settings['SHUTDOWN_TIMEOUT']} s); what was still running was cancelled"
             )
 
     async def _teardown(self) -> None:

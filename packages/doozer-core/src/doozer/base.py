@@ -62,8 +62,9 @@ class Application:
         Required before :meth:`run_forever`.
 
     Settings the application itself reads: ``DEBUG`` (default False) and
-    ``SHUTDOWN_TIMEOUT`` (seconds to wait for in-flight messages when
-    stopping, default 30; None waits forever).
+    ``SHUTDOWN_TIMEOUT`` (seconds that stopping, on a signal or an
+    unhandled exception, may take: draining in-flight messages and
+    teardown; default 30; None waits forever).
     """
 
     def __init__(
@@ -199,7 +200,7 @@ class Application:
         :raises ValueError: if *num_workers* or ``SHUTDOWN_TIMEOUT`` is invalid.
         :raises Exception: the first unhandled exception, after the
             application stopped gracefully.
-        :raises TimeoutError: if in-flight messages outlived ``SHUTDOWN_TIMEOUT``.
+        :raises TimeoutError: if stopping took longer than ``SHUTDOWN_TIMEOUT``.
         """
         self._check_runnable(num_workers)
         own_loop = loop is None
