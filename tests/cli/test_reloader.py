@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -207,3 +208,26 @@ def test_the_child_is_marked_and_does_not_supervise(
     supervisor.send(signal.SIGINT)
     assert supervisor.wait() == 0
     assert not alive(child)
+
+
+@pytest.mark.slow
+def test_a_burst_of_edits_restarts_once_after_it(
+    write: Callable[[str, str], Path], doozer: Callable[..., Doozer]
+) -> None:
+    write("service.py", edition(1))
+    supervisor = doozer("run", "service", "--reloader")
+    first, _ = started(supervisor, 1)
+    # Ten saves within a second, as an editor or a `git checkout` makes them.
+    for number in range(2, 12):
+        write("service.py", edition(number))
+        threading.Event().wait(0.09)
+    second, number = started(supervisor, 2)
+    assert number == 11  # the new child runs the last edition
+    # Give a late, second restart the time to show up: there must be none.
+    threading.Event().wait(1.5)
+    starts = [line for line in supervisor.lines["stdout"] if line.startswith("started")]
+    assert len(starts) == 2, starts
+    supervisor.send(signal.SIGTERM)
+    assert supervisor.wait() == 0, supervisor.stderr
+    for pid in (first, second):
+        assert not alive(pid), f"child {pid} was left running"

@@ -40,6 +40,7 @@ class Engine:
         self._reading = False
         self._main: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
+        self._held: Any = _STOP  # a message read, not queued yet
         self._timer: asyncio.TimerHandle | None = None
         self._queue: asyncio.Queue[Any] = asyncio.Queue(num_workers)
 
@@ -149,6 +150,8 @@ class Engine:
             await asyncio.gather(*tasks)
         except asyncio.CancelledError:
             unprocessed = [m for m in self._drain_queue() if m is not _STOP]
+            if self._held is not _STOP:  # the reader was waiting to queue it
+                unprocessed.append(self._held)
             if unprocessed:
                 self.logger.error(
                     "%d message(s) were read but never processed: %s",
@@ -175,7 +178,9 @@ class Engine:
                     message = await read()
                 finally:
                     self._reading = False
+                self._held = message
                 await put(message)
+                self._held = _STOP
         except asyncio.CancelledError:
             if not self.stopping or self.forced:
                 raise
