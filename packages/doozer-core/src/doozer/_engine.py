@@ -201,10 +201,13 @@ class Engine:
         acknowledgements = callbacks.message_acknowledgement
         callback = app.callback
         assert callback is not None  # run_forever() checked it
-        get = self._queue.get
+        queue = self._queue
+        get, get_nowait, empty = queue.get, queue.get_nowait, queue.empty
         debug = self.logger.debug
         while True:
-            original = await get()
+            # get_nowait() when a message is waiting is what get() does then
+            # (no suspension either way), minus a coroutine object per message.
+            original = await get() if empty() else get_nowait()
             if original is _STOP:
                 return
             try:
@@ -214,7 +217,10 @@ class Engine:
                         message = await preprocess(app, message)
                     results = await callback(app, message)
                     if results is not None and postprocessors:
-                        results = _as_results(results)
+                        try:  # inline: no extra function call per message
+                            results = iter(results)
+                        except TypeError:
+                            raise _not_iterable(results) from None
                 except Abort as abort:
                     debug("Message aborted: %s", abort.reason)
                 except Exception as exc:
@@ -254,11 +260,8 @@ class Engine:
                 return
 
 
-def _as_results(results: Any) -> Any:
-    try:
-        return iter(results)
-    except TypeError:
-        raise TypeError(
-            f"the callback returned {type(results).__name__!r}; "
-            "it must return an iterable of results, or None"
-        ) from None
+def _not_iterable(results: Any) -> TypeError:
+    return TypeError(
+        f"the callback returned {type(results).__name__!r}; "
+        "it must return an iterable of results, or None"
+    )

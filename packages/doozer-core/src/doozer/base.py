@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import inspect
 import logging
@@ -12,9 +11,8 @@ import signal
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._engine import Engine
 from .config import Config
 from .types import (
     AcknowledgementCallback,
@@ -24,6 +22,11 @@ from .types import (
     MessageCallback,
     ResultCallback,
 )
+
+if TYPE_CHECKING:
+    # asyncio (and the engine, which needs it) is imported when an application
+    # runs, not by `import doozer`: it is most of the import time otherwise.
+    import asyncio
 
 __all__ = ["Application", "Callbacks"]
 
@@ -202,6 +205,8 @@ class Application:
             application stopped gracefully.
         :raises TimeoutError: if stopping took longer than ``SHUTDOWN_TIMEOUT``.
         """
+        from ._engine import Engine  # imports asyncio: see the top of this module
+
         self._check_runnable(num_workers)
         own_loop = loop is None
         running_loop = _new_event_loop() if loop is None else loop
@@ -258,6 +263,8 @@ def _name_of(obj: object) -> str:
 
 
 def _new_event_loop() -> asyncio.AbstractEventLoop:
+    import asyncio
+
     try:
         uvloop = importlib.import_module("uvloop")
     except ImportError:
@@ -291,6 +298,8 @@ def _handle_signals(
 
 
 def _close(loop: asyncio.AbstractEventLoop) -> None:
+    import asyncio
+
     try:
         pending = asyncio.all_tasks(loop)
         for task in pending:

@@ -1,0 +1,1 @@
+"""The quickstart, written for the asyncio baseline and for Henson (start-up scenario)."""
