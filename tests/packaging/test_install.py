@@ -1,0 +1,251 @@
+"""The built wheels in fresh virtual environments: doozer-core alone, then the meta-package.
+
+Both install with pip from the release build (``dist``); the Doozer
+distributions come from there, third-party ones from the package index.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import RELEASED, ROOT, installed, make_venv, run, version
+
+pytestmark = pytest.mark.slow
+
+APP = """
+    import asyncio
+
+    from doozer import Abort, Application
+
+
+    class Once:
+        sent = False
+
+        async def read(self):
+            if self.sent:
+                raise Abort("consumer.done", None)
+            self.sent = True
+            return "hello"
+
+
+    async def callback(app, message):
+        loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
+        print("got", message, "on", loop, flush=True)
+
+
+    app = Application("installed", consumer=Once(), callback=callback)
+
+    if __name__ == "__main__":
+        app.run_forever()
+"""
+
+CORE_API = """
+import importlib.util
+from doozer import Abort, Application, Extension, __version__
+from doozer.base import Application as A
+from doozer.config import Config
+from doozer.exceptions import Abort as B
+from doozer.extensions import Extension as E
+from doozer.types import Consumer
+assert importlib.util.find_spec("doozer.cli") is None
+print("core", __version__)
+"""
+
+PUBLIC_API = """
+import argparse
+
+import doozer, doozer.base, doozer.config, doozer.exceptions, doozer.extensions, doozer.types
+import doozer.cli, doozer.contrib.retry, doozer.contrib.sphinx
+from doozer import Abort, Application, Extension
+from doozer.config import Config
+from doozer.cli import main, register_commands
+from doozer.contrib.retry import Retry, RetryableException
+from doozer.contrib.sphinx import DoozerCLIDirective, setup
+
+assert doozer.base.Application is Application
+assert doozer.exceptions.Abort is Abort
+assert doozer.extensions.Extension is Extension
+assert isinstance(doozer.cli.parser, argparse.ArgumentParser)
+print("ok")
+"""
+
+# Every module of the doozer package, imported, with its public names and its file.
+# pkgutil.walk_packages skips namespace packages (doozer.contrib): list directories.
+SURFACE = """
+import importlib, inspect, json, os
+
+import doozer
+
+
+def public(module):
+    names = getattr(module, "__all__", None)
+    if names is None:
+        names = [
+            name
+            for name, value in vars(module).items()
+            if not name.startswith("_")
+            and not (inspect.ismodule(value) and value.__name__ == f"{module.__name__}.{name}")
+        ]
+    return sorted(names)
+
+
+def walk(package, found):
+    children = set()
+    for entry in package.__path__:
+        for name in os.listdir(entry):
+            if name.endswith(".py") and name != "__init__.py":
+                children.add(f"{package.__name__}.{name[:-3]}")
+            elif os.path.isdir(os.path.join(entry, name)) and name.isidentifier():
+                if name != "__pycache__":
+                    children.add(f"{package.__name__}.{name}")
+    for name in sorted(children):
+        module = importlib.import_module(name)
+        found[name] = module
+        if hasattr(module, "__path__"):
+            walk(module, found)
+    return found
+
+
+modules = walk(doozer, {"doozer": doozer})
+print(json.dumps({
+    name: {"names": public(module), "file": getattr(module, "__file__", None)}
+    for name, module in modules.items()
+}))
+"""
+
+
+PUBLIC_MODULES = (
+    *("doozer", "doozer.base", "doozer.config", "doozer.exceptions", "doozer.extensions"),
+    *("doozer.types", "doozer.cli", "doozer.contrib.retry", "doozer.contrib.sphinx"),
+    "doozer.__main__",
+)
+
+
+def surface(python: Path | str, cwd: Path) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(run(python, "-c", SURFACE, cwd=cwd).stdout)
+    return result
+
+
+@pytest.fixture(scope="module")
+def core_venv(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv with doozer-core installed from its wheel, alone."""
+    python = make_venv(tmp_path_factory.mktemp("core") / "venv")
+    core = f"doozer_core-{version('doozer-core')}-py3-none-any.whl"
+    run(python, "-m", "pip", "install", "-q", dist / core)
+    return python
+
+
+@pytest.fixture(scope="module")
+def full_venv(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv with the meta-package installed: ``pip install doozer==<version>``."""
+    python = make_venv(tmp_path_factory.mktemp("full") / "venv")
+    meta = f"doozer=={version('doozer')}"
+    run(python, "-m", "pip", "install", "-q", "--find-links", dist, meta)
+    return python
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Path:
+    """A directory holding ``service.py``, a tiny application."""
+    (tmp_path / "service.py").write_text(textwrap.dedent(APP))
+    return tmp_path
+
+
+# -- doozer-core alone -----------------------------------------------------------
+
+
+def test_core_installs_alone(core_venv: Path, tmp_path: Path) -> None:
+    assert installed(core_venv) == {"doozer-core": version("doozer-core")}
+    assert run(core_venv, "-c", CORE_API, cwd=tmp_path).stdout == f"core {version('doozer-core')}\n"
+
+
+def test_core_has_no_cli(core_venv: Path, tmp_path: Path) -> None:
+    result = run(core_venv, "-c", "import doozer.cli", cwd=tmp_path, check=False)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == "ModuleNotFoundError: No module named 'doozer.cli'"
+    result = run(core_venv, "-c", "import doozer.contrib.retry", cwd=tmp_path, check=False)
+    assert "ModuleNotFoundError: No module named 'doozer.contrib'" in result.stderr
+    assert not (core_venv.parent / "doozer").exists()  # no script
+
+
+def test_core_runs_an_application(core_venv: Path, service: Path) -> None:
+    result = run(core_venv, "service.py", cwd=service)
+    assert (result.stdout, result.stderr) == ("got hello on asyncio\n", "")
+
+
+# -- the meta-package ----------------------------------------------------------
+
+
+def test_meta_package_installs_everything(full_venv: Path) -> None:
+    versions = installed(full_venv)
+    ours = {name: v for name, v in versions.items() if name.startswith("doozer")}
+    assert ours == {name: version(name) for name in RELEASED}
+    assert {"uvloop", "watchdog", "sphinx", "sphinxcontrib-autoprogram"} <= set(versions)
+    run(full_venv, "-m", "pip", "check")
+
+
+def test_every_public_module_imports(full_venv: Path, tmp_path: Path) -> None:
+    assert run(full_venv, "-c", PUBLIC_API, cwd=tmp_path).stdout == "ok\n"
+
+
+def test_cli_installs_its_files_only(full_venv: Path) -> None:
+    files = run(full_venv, "-m", "pip", "show", "-f", "doozer-cli").stdout
+    shipped = sorted(
+        line.strip()
+        for line in files.splitlines()
+        if line.strip().startswith("doozer/") and "__pycache__" not in line
+    )
+    # The cli package and __main__, never the core's doozer/__init__.py.
+    assert "doozer/__main__.py" in shipped
+    assert "doozer/cli/__init__.py" in shipped
+    assert "doozer/cli/py.typed" in shipped
+    assert "doozer/__init__.py" not in shipped
+    assert all(path.startswith(("doozer/cli/", "doozer/__main__.py")) for path in shipped)
+
+
+def test_version_lists_every_distribution(full_venv: Path) -> None:
+    versions = run(full_venv.parent / "doozer", "--version").stdout
+    assert versions.splitlines() == [f"{name} {version(name)}" for name in sorted(RELEASED)]
+
+
+def test_python_m_doozer_help(full_venv: Path, tmp_path: Path) -> None:
+    result = run(full_venv, "-m", "doozer", "--help", cwd=tmp_path)
+    assert result.stdout.startswith("usage: doozer ")
+    assert " run " in result.stdout
+
+
+@pytest.mark.parametrize("how", ["script", "module"])
+def test_doozer_run(full_venv: Path, service: Path, how: str) -> None:
+    # With uvloop installed, the runtime uses it.
+    command = [full_venv.parent / "doozer"] if how == "script" else [full_venv, "-m", "doozer"]
+    result = run(*command, "run", "service", cwd=service, check=False)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "got hello on uvloop\n", "")
+
+
+# -- editable workspace and wheels -----------------------------------------------
+
+
+def test_editable_and_wheel_installs_have_the_same_surface(full_venv: Path, tmp_path: Path) -> None:
+    wheels = surface(full_venv, tmp_path)
+    assert set(PUBLIC_MODULES) <= set(wheels)
+    venv = full_venv.parent.parent
+    assert all(m["file"] is None or Path(m["file"]).is_relative_to(venv) for m in wheels.values())
+
+    # This suite runs in the hatch-test env: editable installs of packages/*.
+    editable = surface(sys.executable, tmp_path)
+    files = {name: Path(m["file"]) for name, m in editable.items() if m["file"]}
+    assert all(path.is_relative_to(ROOT / "packages") for path in files.values()), files
+    origins = {name: path.relative_to(ROOT / "packages").parts for name, path in files.items()}
+    assert all(parts[1] == "src" for parts in origins.values())
+    # Other workspace members, which the meta-package does not install, add modules of their own.
+    kept = {name for name, parts in origins.items() if parts[0] in RELEASED}
+    kept |= {name for name in editable if any(k.startswith(f"{name}.") for k in kept)}
+    assert {name: editable[name]["names"] for name in kept} == {
+        name: m["names"] for name, m in wheels.items()
+    }
