@@ -79,6 +79,18 @@ class TestLifecycle:
         app.run_forever(num_workers=5)
         assert events == ["startup", "teardown"]
 
+    def test_num_workers_is_known_from_startup_on(self) -> None:
+        seen: list[Any] = []
+        app = Application("svc", consumer=ListConsumer([]), callback=echo)
+        assert app.num_workers is None
+
+        @app.startup
+        async def startup(app: Application) -> None:
+            seen.append(app.num_workers)
+
+        app.run_forever(num_workers=7)
+        assert seen == [7]
+
     def test_given_loop_is_used_and_left_open(self) -> None:
         loop = asyncio.new_event_loop()
         seen: list[Any] = []

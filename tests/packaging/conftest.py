@@ -16,7 +16,9 @@ import tomllib
 ROOT = Path(__file__).resolve().parents[2]
 
 #: The distributions of a release, in the order of the release env's build script.
-RELEASED = ("doozer-core", "doozer-cli", "doozer-retry", "doozer-sphinx", "doozer")
+RELEASED = ("doozer-core", "doozer-cli", "doozer-retry", "doozer-sphinx", "doozer-amqp", "doozer")
+#: Distributions the meta-package offers as extras instead of installing them.
+EXTRAS = {"doozer-amqp": "amqp"}
 
 
 def pyproject(name: str) -> dict[str, Any]:

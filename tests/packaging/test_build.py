@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from .conftest import RELEASED, hatch, version
+from .conftest import EXTRAS, RELEASED, hatch, version
 
 pytestmark = pytest.mark.slow
 
@@ -21,9 +21,10 @@ OWNS = {
     "doozer-cli": ("doozer/cli/", "doozer/__main__.py"),
     "doozer-retry": ("doozer/contrib/retry/",),
     "doozer-sphinx": ("doozer/contrib/sphinx/",),
+    "doozer-amqp": ("doozer/amqp/",),
     "doozer": (),
 }
-NOT_CORE = ("doozer/cli/", "doozer/__main__.py", "doozer/contrib/")
+NOT_CORE = ("doozer/cli/", "doozer/__main__.py", "doozer/contrib/", "doozer/amqp/")
 #: Files each distribution must ship (besides its own __about__.py).
 MUST_SHIP = {
     "doozer-core": [
@@ -33,6 +34,7 @@ MUST_SHIP = {
     "doozer-cli": ["doozer/__main__.py", "doozer/cli/__init__.py", "doozer/cli/py.typed"],
     "doozer-retry": ["doozer/contrib/retry/__init__.py", "doozer/contrib/retry/py.typed"],
     "doozer-sphinx": ["doozer/contrib/sphinx/__init__.py", "doozer/contrib/sphinx/py.typed"],
+    "doozer-amqp": ["doozer/amqp/__init__.py", "doozer/amqp/py.typed"],
     "doozer": [],
 }
 
@@ -117,6 +119,9 @@ def test_the_meta_package_pins_the_built_distributions(dist: Path) -> None:
         name: f"=={version}" for name, version in built.items()
     }
     assert {r.name for r in requirements} == {*built, "uvloop"}
+    for name, extra in EXTRAS.items():
+        (pin,) = [r for r in requirements if r.name == name]
+        assert str(pin.marker) == f'extra == "{extra}"'
 
 
 @pytest.mark.parametrize("name", RELEASED)

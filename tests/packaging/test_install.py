@@ -123,7 +123,7 @@ print(json.dumps({
 PUBLIC_MODULES = (
     *("doozer", "doozer.base", "doozer.config", "doozer.exceptions", "doozer.extensions"),
     *("doozer.types", "doozer.cli", "doozer.contrib.retry", "doozer.contrib.sphinx"),
-    "doozer.__main__",
+    *("doozer.__main__", "doozer.amqp"),
 )
 
 
@@ -143,9 +143,9 @@ def core_venv(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def full_venv(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv with the meta-package installed: ``pip install doozer==<version>``."""
+    """A fresh venv with everything: ``pip install doozer[amqp]==<version>``."""
     python = make_venv(tmp_path_factory.mktemp("full") / "venv")
-    meta = f"doozer=={version('doozer')}"
+    meta = f"doozer[amqp]=={version('doozer')}"
     run(python, "-m", "pip", "install", "-q", "--find-links", dist, meta)
     return python
 

@@ -12,7 +12,7 @@ import re
 import pytest
 from packaging.requirements import Requirement
 
-from .conftest import RELEASED, ROOT, pyproject, release_build_dirs, version, version_file
+from .conftest import EXTRAS, RELEASED, ROOT, pyproject, release_build_dirs, version, version_file
 
 CODE = [name for name in RELEASED if name != "doozer"]
 
@@ -85,6 +85,7 @@ def test_dependency_graph() -> None:
         "doozer-cli": {"doozer-core", "watchdog"},
         "doozer-retry": {"doozer-core"},
         "doozer-sphinx": {"doozer-core", "doozer-cli", "sphinx", "sphinxcontrib-autoprogram"},
+        "doozer-amqp": {"doozer-core", "aio-pika"},
     }
     for name, names in expected.items():
         requirements = [Requirement(text) for text in pyproject(name)["project"]["dependencies"]]
@@ -96,7 +97,9 @@ def test_dependency_graph() -> None:
 def test_the_meta_package_pins_the_current_versions() -> None:
     requirements = [Requirement(text) for text in pyproject("doozer")["project"]["dependencies"]]
     pinned = {r.name: str(r.specifier) for r in requirements if r.name.startswith("doozer")}
-    assert pinned == {name: f"=={version(name)}" for name in CODE}
+    assert pinned == {name: f"=={version(name)}" for name in CODE if name not in EXTRAS}
+    extras = pyproject("doozer")["project"]["optional-dependencies"]
+    assert extras == {extra: [f"{name}=={version(name)}"] for name, extra in EXTRAS.items()}
     others = [r for r in requirements if not r.name.startswith("doozer")]
     assert [(r.name, str(r.marker)) for r in others] == [("uvloop", 'sys_platform != "win32"')]
     # The public index has doozer 1.x: the meta-package must be a later major version.

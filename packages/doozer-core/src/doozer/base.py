@@ -101,6 +101,10 @@ class Application:
         self.extensions: dict[str, Any] = {}
         #: ``logging.getLogger(name)``: Doozer logs here, and so can callbacks.
         self.logger = logging.getLogger(name)
+        #: The number of workers of the current (or last) :meth:`run_forever`,
+        #: None before it starts; set before the startup callbacks run, so
+        #: extensions can size what they need (a broker's prefetch, a pool).
+        self.num_workers: int | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
@@ -208,6 +212,7 @@ class Application:
         from ._engine import Engine  # imports asyncio: see the top of this module
 
         self._check_runnable(num_workers)
+        self.num_workers = num_workers
         own_loop = loop is None
         running_loop = _new_event_loop() if loop is None else loop
         if debug or self.settings.get("DEBUG") or os.environ.get("PYTHONASYNCIODEBUG"):

@@ -1,0 +1,1 @@
+"""RabbitMQ consume-and-acknowledge throughput: Doozer (doozer-amqp) and FastStream."""

@@ -1,0 +1,201 @@
+"""One connection to the broker, opened again with backoff whenever it is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
+from aio_pika.exceptions import ChannelInvalidStateError
+from yarl import URL
+
+#: Errors that mean "the connection or the channel is gone", not "the broker said no".
+LOST: tuple[type[BaseException], ...] = (ConnectionError, ChannelInvalidStateError)
+
+#: Called on every (re)connection with the new connection and its generation number.
+Hook = Callable[[AbstractConnection, int], Awaitable[None]]
+
+CONNECT_TIMEOUT = 10.0
+
+
+def safe_url(url: str) -> str:
+    """The URL without its password, fit for logs."""
+    parsed = URL(url)
+    return str(parsed.with_password("***") if parsed.password else parsed)
+
+
+class Link:
+    """The connection of one application, its publishing channel, and reconnection.
+
+    Each successful connection gets a new *generation* number. Whatever was
+    received on an older generation is stale: it cannot be acknowledged any
+    more and the broker delivers it again.
+    """
+
+    def __init__(
+        self, url: str, name: str, logger: logging.Logger, min_delay: float, max_delay: float
+    ) -> None:
+        self.url = url
+        self.name = name
+        self.logger = logger
+        self.min_delay = min_delay
+        self.max_delay = max_delay
+        self.generation = 0
+        self.hooks: list[Hook] = []
+        self.connection: AbstractConnection | None = None
+        self._publisher: AbstractChannel | None = None
+        self._exchanges: dict[str, AbstractExchange] = {}
+        self._ready = asyncio.Event()
+        self._lost = asyncio.Event()
+        self._closing = False
+        self._supervisor: asyncio.Task[None] | None = None
+
+    @property
+    def ready(self) -> bool:
+        """Whether a connection is open and set up."""
+        return self._ready.is_set()
+
+    # -- opening and closing ----------------------------------------------
+
+    async def open(self) -> None:
+        """Connect for the first time; a failure here is raised, not retried."""
+        self._closing = False
+        try:
+            await self._connect()
+        except LOST as exc:
+            raise ConnectionError(
+                f"cannot connect to the AMQP broker at {safe_url(self.url)}: {exc}"
+            ) from exc
+        self.logger.info("Connected to the AMQP broker at %s", safe_url(self.url))
+        self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
+
+    async def close(self) -> None:
+        """Close the connection and stop reconnecting."""
+        self._closing = True
+        self._ready.clear()
+        self._lost.set()  # wakes the supervisor, which sees _closing and returns
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+            self._supervisor = None
+        connection, self.connection = self.connection, None
+        self._publisher = None
+        if connection is not None and not connection.is_closed:
+            await connection.close()
+
+    def reconnect(self, generation: int, reason: object) -> None:
+        """Treat *generation*'s connection as lost (an unexpected channel close, say)."""
+        if self._closing or generation != self.generation or self._lost.is_set():
+            return
+        self.logger.warning(
+            "Lost the AMQP connection to %s (%s); reconnecting", safe_url(self.url), reason
+        )
+        self._ready.clear()
+        self._lost.set()
+
+    async def _connect(self) -> None:
+        url = URL(self.url)
+        if "name" not in url.query:  # the connection's name, shown by the broker
+            url = url.update_query(name=self.name)
+        connection = await aio_pika.connect(url, timeout=CONNECT_TIMEOUT)
+        generation = self.generation + 1
+        try:
+            publisher = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            for hook in self.hooks:
+                await hook(connection, generation)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await connection.close()
+            raise
+
+        def on_close(_sender: object, exc: BaseException | None = None) -> None:
+            self.reconnect(generation, exc or "closed")
+
+        connection.close_callbacks.add(on_close)
+        publisher.close_callbacks.add(on_close)
+        self.generation = generation
+        self.connection = connection
+        self._publisher = publisher
+        self._exchanges = {"": publisher.default_exchange}
+        self._lost.clear()
+        self._ready.set()
+
+    async def _supervise(self) -> None:
+        while True:
+            await self._lost.wait()
+            if self._closing:
+                return
+            old, self.connection = self.connection, None
+            if old is not None and not old.is_closed:
+                with contextlib.suppress(Exception):
+                    await old.close()
+            delay = self.min_delay
+            attempt = 1
+            while True:
+                try:
+                    await self._connect()
+                except Exception as exc:
+                    self.logger.warning(
+                        "Reconnecting to %s failed (attempt %d: %s: %s); next attempt in %.1f s",
+                        safe_url(self.url),
+                        attempt,
+                        type(exc).__name__,
+                        exc,
+                        delay,
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.max_delay)
+                    attempt += 1
+                else:
+                    self.logger.warning(
+                        "Reconnected to %s (attempt %d); consuming again",
+                        safe_url(self.url),
+                        attempt,
+                    )
+                    break
+
+    # -- publishing ----------------------------------------------------------
+
+    async def publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        message: aio_pika.Message,
+        mandatory: bool = True,
+        again: bool = True,
+    ) -> None:
+        """Publish and wait for the broker's confirmation.
+
+        With *again*, a publication cut off by a lost connection is made
+        again once connected: at least once, so a duplicate is possible.
+        Without, the error is raised (for copies of a delivery, which the
+        broker delivers again anyway when the connection is lost).
+        """
+        while True:
+            await self._ready.wait()
+            if self._closing:
+                raise ConnectionError("the AMQP connection is closed")
+            generation = self.generation
+            try:
+                target = await self._exchange(exchange)
+                await target.publish(message, routing_key, mandatory=mandatory)
+            except LOST as exc:
+                if self._closing or not again:
+                    self.reconnect(generation, f"publishing failed: {exc!r}")
+                    raise
+                self.reconnect(generation, f"publishing failed: {exc!r}")
+                await asyncio.sleep(0)  # let the supervisor run before trying again
+                continue
+            return
+
+    async def _exchange(self, name: str) -> AbstractExchange:
+        exchange = self._exchanges.get(name)
+        if exchange is None:
+            assert self._publisher is not None
+            exchange = await self._publisher.get_exchange(name, ensure=False)
+            self._exchanges[name] = exchange
+        return exchange

@@ -1,0 +1,52 @@
+"""A service for the multi-process tests, configured by environment variables.
+
+``python -m doozer run tests.amqp.service -w N`` with ``DOOZER_TEST_QUEUE``,
+``DOOZER_TEST_OUTPUT`` (a file that gets ``<body> <redelivered>`` per
+processed message, written unbuffered so that SIGKILL loses none),
+``DOOZER_TEST_DELAY`` (seconds per message) and ``DOOZER_TEST_PREFETCH``.
+With ``DOOZER_TEST_CLOSE_AT=<body>``, processing that message (the first
+time) has the broker close this process's connection, with rabbitmqctl.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from doozer import Application
+from doozer.amqp import AMQP, Message
+from tests.amqp.support import close_connections
+
+DELAY = float(os.environ.get("DOOZER_TEST_DELAY", "0"))
+CLOSE_AT = os.environ.get("DOOZER_TEST_CLOSE_AT", "").encode()
+OUTPUT = os.open(os.environ["DOOZER_TEST_OUTPUT"], os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+
+
+async def process(app: Application, message: Message) -> None:
+    if CLOSE_AT and message.body == CLOSE_AT and not message.redelivered:
+        closed = await asyncio.to_thread(
+            close_connections, f"{app.name} (doozer, pid {os.getpid()})"
+        )
+        print(f"closed {closed} connection(s)", flush=True)
+    if DELAY:
+        await asyncio.sleep(DELAY)
+    os.write(OUTPUT, f"{message.body.decode()} {int(message.redelivered)}\n".encode())
+
+
+app = Application(
+    "amqp-service",
+    {
+        "AMQP_URL": os.environ["DOOZER_TEST_AMQP_URL"],
+        "AMQP_INBOUND_QUEUE": os.environ["DOOZER_TEST_QUEUE"],
+        "AMQP_PREFETCH_COUNT": int(os.environ.get("DOOZER_TEST_PREFETCH", "4")),
+        "AMQP_RECONNECT_DELAY": 0.1,
+    },
+    callback=process,
+)
+amqp = AMQP(app)
+app.consumer = amqp.consumer()
+
+
+@app.startup
+async def announce(app: Application) -> None:
+    print("consuming", flush=True)

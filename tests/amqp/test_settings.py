@@ -1,0 +1,122 @@
+"""The AMQP extension's settings and registration (no broker needed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from doozer import Application
+from doozer.amqp import AMQP, FALLBACK_PREFETCH_COUNT, Consumer
+
+
+def make(**settings: Any) -> Application:
+    return Application("amqp-settings", settings)
+
+
+def test_defaults_fill_in_the_settings() -> None:
+    app = make()
+    AMQP(app)
+    assert app.settings["AMQP_URL"] == "amqp://guest:guest@localhost:5672/"
+    assert app.settings["AMQP_PREFETCH_COUNT"] is None
+    assert app.extensions["amqp"] is not None
+
+
+def test_dead_letter_queue_defaults_to_the_inbound_queue_name() -> None:
+    amqp = AMQP(make(AMQP_INBOUND_QUEUE="jobs"))
+    assert amqp._config.dead_letter_queue == "jobs.dead"
+    amqp = AMQP(make(AMQP_INBOUND_QUEUE="jobs", AMQP_DEAD_LETTER_QUEUE="failed"))
+    assert amqp._config.dead_letter_queue == "failed"
+
+
+def test_callbacks_are_registered_where_they_must_run() -> None:
+    app = make(AMQP_INBOUND_QUEUE="jobs")
+
+    @app.startup
+    async def before(app: Application) -> None: ...
+
+    @app.message_preprocessor
+    async def decode(app: Application, message: Any) -> Any: ...
+
+    amqp = AMQP(app)
+    assert app.callbacks.startup[0] == amqp._open
+    assert app.callbacks.message_preprocessor[0] == amqp._track
+    assert app.callbacks.error[-1] == amqp._on_error
+    assert app.callbacks.message_acknowledgement[-1] == amqp._acknowledge
+    assert app.callbacks.teardown[-1] == amqp._close
+
+
+def test_consumer_needs_the_inbound_queue() -> None:
+    amqp = AMQP(make())
+    with pytest.raises(KeyError, match="AMQP_INBOUND_QUEUE"):
+        amqp.consumer()
+
+
+def test_consumer_is_made_once() -> None:
+    amqp = AMQP(make(AMQP_INBOUND_QUEUE="jobs"))
+    consumer = amqp.consumer()
+    assert isinstance(consumer, Consumer)
+    assert amqp.consumer() is consumer
+
+
+def test_producer_takes_the_outbound_settings() -> None:
+    amqp = AMQP(make(AMQP_OUTBOUND_EXCHANGE="events", AMQP_OUTBOUND_ROUTING_KEY="done"))
+    producer = amqp.producer()
+    assert (producer.exchange, producer.routing_key) == ("events", "done")
+    other = amqp.producer(exchange="", routing_key="elsewhere")
+    assert (other.exchange, other.routing_key) == ("", "elsewhere")
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "error"),
+    [
+        ("AMQP_URL", "", TypeError),
+        ("AMQP_INBOUND_QUEUE", 5, TypeError),
+        ("AMQP_PREFETCH_COUNT", 0, ValueError),
+        ("AMQP_PREFETCH_COUNT", True, ValueError),
+        ("AMQP_PREFETCH_COUNT", 70000, ValueError),
+        ("AMQP_EXCHANGE_TYPE", "x-delayed", ValueError),
+        ("AMQP_INBOUND_ROUTING_KEYS", [1], TypeError),
+        ("AMQP_INBOUND_QUEUE_ARGUMENTS", [], TypeError),
+        ("AMQP_OUTBOUND_EXCHANGE", 3, TypeError),
+        ("AMQP_OUTBOUND_ROUTING_KEY", 3, TypeError),
+        ("AMQP_RECONNECT_DELAY", -1, ValueError),
+        ("AMQP_DEAD_LETTER_QUEUE", "jobs", ValueError),
+    ],
+)
+def test_bad_settings_are_refused(setting: str, value: Any, error: type[Exception]) -> None:
+    app = make(**{"AMQP_INBOUND_QUEUE": "jobs", setting: value})
+    with pytest.raises(error, match=setting):
+        AMQP(app)
+    assert "amqp" not in app.extensions
+
+
+def test_one_amqp_per_application() -> None:
+    app = make()
+    AMQP(app)
+    with pytest.raises(RuntimeError, match="already initialized"):
+        AMQP(app)
+
+
+def test_prefetch_count() -> None:
+    app = make(AMQP_PREFETCH_COUNT=7)
+    assert AMQP(app).prefetch_count == 7
+    app = make()
+    amqp = AMQP(app)
+    assert amqp.prefetch_count == FALLBACK_PREFETCH_COUNT
+    app.num_workers = 6  # type: ignore[attr-defined]  # what a core that tells would set
+    assert amqp.prefetch_count == 12
+
+
+async def test_publish_result_wants_bytes_or_text() -> None:
+    app = make()
+    amqp = AMQP(app)
+    with pytest.raises(TypeError, match="bytes or strings, not dict"):
+        await amqp.publish_result(app, {"a": 1})
+
+
+async def test_republish_wants_an_amqp_message() -> None:
+    app = make(AMQP_INBOUND_QUEUE="jobs")
+    amqp = AMQP(app)
+    with pytest.raises(TypeError, match="read by AMQP's consumer"):
+        await amqp.republish(app, {"_retry": {"count": 1}})
