@@ -104,7 +104,7 @@ def test_prefetch_count() -> None:
     app = make()
     amqp = AMQP(app)
     assert amqp.prefetch_count == FALLBACK_PREFETCH_COUNT
-    app.num_workers = 6  # type: ignore[attr-defined]  # what a core that tells would set
+    app.num_workers = 6  # as run_forever(num_workers=6) sets it before startup
     assert amqp.prefetch_count == 12
 
 

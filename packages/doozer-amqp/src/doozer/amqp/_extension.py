@@ -129,14 +129,13 @@ class AMQP(Extension):
         """How many unacknowledged messages the broker sends ahead.
 
         ``AMQP_PREFETCH_COUNT``, or when that is None, twice the number of
-        workers (when the application makes it known as ``num_workers``),
+        workers of the run (``app.num_workers``, known from startup on),
         else :data:`~doozer.amqp.FALLBACK_PREFETCH_COUNT`.
         """
         if self._config.prefetch_count is not None:
             return self._config.prefetch_count
-        workers = getattr(self.app, "num_workers", None)
-        if isinstance(workers, int) and not isinstance(workers, bool) and workers > 0:
-            return min(2 * workers, 65535)
+        if self.app.num_workers is not None:
+            return min(2 * self.app.num_workers, 65535)  # the protocol's maximum
         return FALLBACK_PREFETCH_COUNT
 
     # -- what the application uses --------------------------------------------
