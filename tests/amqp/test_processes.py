@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.process import Process
+from tests.support.processes import Process
 
 from .support import Broker
 

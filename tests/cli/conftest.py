@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from doozer.cli import program
-
-from .support import Doozer
+from tests.support.processes import Process
+from tests.support.processes import doozer as start_doozer
 
 
 @pytest.fixture
@@ -27,27 +27,27 @@ def write(tmp_path: Path) -> Callable[[str, str], Path]:
 
 
 @pytest.fixture
-def doozer(tmp_path: Path) -> Iterator[Callable[..., Doozer]]:
+def doozer(tmp_path: Path) -> Iterator[Callable[..., Process]]:
     """Start ``python -m doozer *args`` in tmp_path; every process is killed at the end."""
-    started: list[Doozer] = []
+    started: list[Process] = []
 
-    def start(*args: str, new_session: bool = False) -> Doozer:
-        process = Doozer(list(args), tmp_path, new_session)
+    def start(*args: str, new_session: bool = False, env: dict[str, str] | None = None) -> Process:
+        process = start_doozer(*args, cwd=tmp_path, env=env, new_session=new_session)
         started.append(process)
         return process
 
     yield start
     for process in started:
-        process.stop()
+        process.kill()
 
 
 @pytest.fixture
-def run_doozer(doozer: Callable[..., Doozer]) -> Callable[..., Doozer]:
+def run_doozer(doozer: Callable[..., Process]) -> Callable[..., Process]:
     """Run ``python -m doozer *args`` to its end."""
 
-    def run(*args: str) -> Doozer:
+    def run(*args: str) -> Process:
         process = doozer(*args)
-        process.wait()
+        process.finish()
         return process
 
     return run

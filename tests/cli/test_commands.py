@@ -21,8 +21,7 @@ import doozer.cli
 from doozer import Application
 from doozer.cli import main, register_commands
 from doozer.cli.commands import add_commands
-
-from .support import Doozer
+from tests.support.processes import Process
 
 Calls = list[tuple[str, Any]]
 
@@ -395,18 +394,18 @@ def test_a_parameter_named_app_receives_the_application(
 
 
 def test_an_extension_adds_its_commands_through_app(
-    write: Callable[[str, str], Path], run_doozer: Callable[..., Doozer]
+    write: Callable[[str, str], Path], run_doozer: Callable[..., Process]
 ) -> None:
     write("service.py", EXTENDED.replace("{name}", "service"))
     result = run_doozer("--app", "service", "fraggle", "show", "junk", "-v")
-    assert result.proc.returncode == 0, result.stderr
-    assert result.lines["stdout"] == ["show service junk 1"]
+    assert result.returncode == 0, result.output("stderr")
+    assert result.stdout == ["show service junk 1"]
     listing = run_doozer("-a", "service", "--help")
-    assert listing.lines["stdout"][0] == "usage: doozer [-h] [--version] [-a APP] {run,fraggle} ..."
-    assert "Fraggle commands" in listing.stdout
+    assert listing.stdout[0] == "usage: doozer [-h] [--version] [-a APP] {run,fraggle} ..."
+    assert "Fraggle commands" in listing.output("stdout")
     help_ = run_doozer("--app=service", "fraggle", "show", "--help")
-    assert "Show an application's heap." in help_.stdout
-    assert "usage: doozer fraggle show [-h] [-v] [heap]" in help_.stdout
+    assert "Show an application's heap." in help_.output("stdout")
+    assert "usage: doozer fraggle show [-h] [-v] [heap]" in help_.output("stdout")
 
 
 # -- mistakes -------------------------------------------------------------

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .support import Doozer
+from tests.support.processes import Process
 
 # A module with one application and a few things that are not applications.
 SERVICE = """
@@ -80,11 +80,11 @@ def _modules(write: Callable[[str, str], Path]) -> None:
         ("pkg.inner:queue", "inner"),
     ],
 )
-def test_finds_the_application(run_doozer: Callable[..., Doozer], path: str, name: str) -> None:
+def test_finds_the_application(run_doozer: Callable[..., Process], path: str, name: str) -> None:
     result = run_doozer("run", path)
-    assert result.proc.returncode == 0, result.stderr
-    assert result.lines["stdout"] == [f"running {name}"]
-    assert result.stderr == ""
+    assert result.returncode == 0, result.output("stderr")
+    assert result.stdout == [f"running {name}"]
+    assert result.output("stderr") == ""
 
 
 FIX = "run doozer from the directory that contains it, or check the spelling"
@@ -170,22 +170,22 @@ FIX = "run doozer from the directory that contains it, or check the spelling"
     ],
 )
 def test_every_failure_is_one_line_and_exit_2(
-    run_doozer: Callable[..., Doozer], arguments: tuple[str, ...], message: str | None
+    run_doozer: Callable[..., Process], arguments: tuple[str, ...], message: str | None
 ) -> None:
     result = run_doozer(*arguments)
-    assert result.proc.returncode == 2
-    assert "Traceback" not in result.stderr
-    assert result.stdout == ""
+    assert result.returncode == 2
+    assert "Traceback" not in result.output("stderr")
+    assert result.output("stdout") == ""
     if message is None:
-        assert result.lines["stderr"][-1].startswith(
+        assert result.stderr[-1].startswith(
             "doozer: error: argument {run}: invalid choice: 'fraggle' (choose from 'run')"
         )
         return
-    assert result.stderr == "doozer: error: " + message
+    assert result.output("stderr") == "doozer: error: " + message
 
 
 def test_an_import_error_inside_the_users_module_is_theirs(
-    write: Callable[[str, str], Path], run_doozer: Callable[..., Doozer]
+    write: Callable[[str, str], Path], run_doozer: Callable[..., Process]
 ) -> None:
     write(
         "needy.py",
@@ -196,33 +196,33 @@ def test_an_import_error_inside_the_users_module_is_theirs(
         """,
     )
     result = run_doozer("run", "needy")
-    assert result.proc.returncode == 1
-    assert result.lines["stderr"][0] == "Traceback (most recent call last):"
-    assert 'needy.py", line 4, in <module>' in result.stderr
-    assert result.lines["stderr"][-1] == (
+    assert result.returncode == 1
+    assert result.stderr[0] == "Traceback (most recent call last):"
+    assert 'needy.py", line 4, in <module>' in result.output("stderr")
+    assert result.stderr[-1] == (
         "ModuleNotFoundError: No module named 'a_dependency_that_is_not_installed'"
     )
     # Only the user's frames: not doozer's, not the import machinery's.
-    assert "importlib" not in result.stderr
-    assert "doozer/cli" not in result.stderr
-    assert "no module named 'needy'" not in result.stderr
+    assert "importlib" not in result.output("stderr")
+    assert "doozer/cli" not in result.output("stderr")
+    assert "no module named 'needy'" not in result.output("stderr")
 
 
 def test_a_syntax_error_in_the_users_module_is_shown_as_python_would(
-    write: Callable[[str, str], Path], run_doozer: Callable[..., Doozer]
+    write: Callable[[str, str], Path], run_doozer: Callable[..., Process]
 ) -> None:
     write("typo.py", "from doozer import Application\napp = Application('typo'\n")
     result = run_doozer("run", "typo")
-    assert result.proc.returncode == 1
-    assert 'typo.py", line 2' in result.stderr
-    assert result.lines["stderr"][-1].startswith("SyntaxError:")
-    assert "doozer/cli" not in result.stderr
+    assert result.returncode == 1
+    assert 'typo.py", line 2' in result.output("stderr")
+    assert result.stderr[-1].startswith("SyntaxError:")
+    assert "doozer/cli" not in result.output("stderr")
 
 
-def test_an_error_raised_by_a_factory_is_the_users(run_doozer: Callable[..., Doozer]) -> None:
+def test_an_error_raised_by_a_factory_is_the_users(run_doozer: Callable[..., Process]) -> None:
     result = run_doozer("run", "service:make_broken")
-    assert result.proc.returncode == 1
-    assert result.lines["stderr"][0] == "Traceback (most recent call last):"
-    assert "in make_broken" in result.stderr
-    assert result.lines["stderr"][-1] == "LookupError: no such tenant"
-    assert "doozer/cli" not in result.stderr
+    assert result.returncode == 1
+    assert result.stderr[0] == "Traceback (most recent call last):"
+    assert "in make_broken" in result.output("stderr")
+    assert result.stderr[-1] == "LookupError: no such tenant"
+    assert "doozer/cli" not in result.output("stderr")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .support import Doozer, alive, wait_until
+from tests.support.processes import Process, alive, wait_until
 
 # Runs until stopped; says which child (pid) runs which edition of the code.
 SERVICE = """
@@ -49,15 +49,15 @@ def edition(number: int) -> str:
     return SERVICE.replace("{edition}", str(number))
 
 
-def started(process: Doozer, count: int) -> tuple[int, int]:
+def started(process: Process, count: int) -> tuple[int, int]:
     """Wait for the *count*-th child to start; return its pid and edition."""
-    match = process.wait_for(r"^started (\d+) edition (\d+)$", count=count)
+    match = process.wait_for_match(r"^started (\d+) edition (\d+)$", count=count)
     return int(match[1]), int(match[2])
 
 
 @pytest.mark.slow
 def test_an_edit_restarts_a_broken_edit_waits_a_fix_restarts_a_signal_stops(
-    write: Callable[[str, str], Path], doozer: Callable[..., Doozer]
+    write: Callable[[str, str], Path], doozer: Callable[..., Process]
 ) -> None:
     write("service.py", edition(1))
     supervisor = doozer("run", "service", "--reloader")
@@ -73,17 +73,17 @@ def test_an_edit_restarts_a_broken_edit_waits_a_fix_restarts_a_signal_stops(
     second, number = started(supervisor, 2)
     assert (second, number) != (first, 1)
     assert number == 2
-    lines = supervisor.lines["stdout"]
+    lines = supervisor.stdout
     assert lines.index(f"stopped {first}") < lines.index(f"started {second} edition 2")
-    supervisor.wait_for("Detected changes in service.py: restarting$", stream="stderr")
+    supervisor.wait_for_match("Detected changes in service.py: restarting$", stream="stderr")
     wait_until(lambda: not alive(first), f"the first child {first} is gone")
 
     # A broken edit: the child fails to import, the supervisor waits.
     write("service.py", edition(3).replace("EDITION = 3", "EDITION = = 3"))
-    supervisor.wait_for(f"^stopped {second}$")
-    supervisor.wait_for("^SyntaxError: invalid syntax$", stream="stderr")
-    supervisor.wait_for("exited with status 1; waiting for a change", stream="stderr")
-    assert supervisor.proc.poll() is None
+    supervisor.wait_for_match(f"^stopped {second}$")
+    supervisor.wait_for_match("^SyntaxError: invalid syntax$", stream="stderr")
+    supervisor.wait_for_match("exited with status 1; waiting for a change", stream="stderr")
+    assert supervisor.returncode is None
 
     # The fix brings the application back.
     write("service.py", edition(4))
@@ -92,19 +92,19 @@ def test_an_edit_restarts_a_broken_edit_waits_a_fix_restarts_a_signal_stops(
     assert third not in (first, second)
 
     # A signal to the supervisor stops the child gracefully, and both exit.
-    supervisor.send(signal.SIGTERM)
-    assert supervisor.wait() == 0, supervisor.stderr
-    assert supervisor.lines["stdout"][-1] == f"stopped {third}"
+    supervisor.signal(signal.SIGTERM)
+    assert supervisor.finish() == 0, supervisor.output("stderr")
+    assert supervisor.stdout[-1] == f"stopped {third}"
     for pid in (first, second, third):
         assert not alive(pid), f"child {pid} was left running"
     # Each edit caused exactly one restart: reading files does not count.
-    assert len([line for line in supervisor.lines["stdout"] if line.startswith("started")]) == 3
-    assert "stopping now" not in supervisor.stderr  # the child got one signal, not two
+    assert len([line for line in supervisor.stdout if line.startswith("started")]) == 3
+    assert "stopping now" not in supervisor.output("stderr")  # the child got one signal, not two
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_to_the_supervisor_drains_the_child(
-    write: Callable[[str, str], Path], doozer: Callable[..., Doozer], signum: signal.Signals
+    write: Callable[[str, str], Path], doozer: Callable[..., Process], signum: signal.Signals
 ) -> None:
     write(
         "service.py",
@@ -136,15 +136,15 @@ def test_a_signal_to_the_supervisor_drains_the_child(
         """,
     )
     supervisor = doozer("run", "service", "-r")
-    child = int(supervisor.wait_for(r"^child (\d+) started message$")[1])
-    supervisor.send(signum)
-    assert supervisor.wait() == 0, supervisor.stderr
-    assert supervisor.lines["stdout"][-1] == "finished message"
+    child = int(supervisor.wait_for_match(r"^child (\d+) started message$")[1])
+    supervisor.signal(signum)
+    assert supervisor.finish() == 0, supervisor.output("stderr")
+    assert supervisor.stdout[-1] == "finished message"
     assert not alive(child)
 
 
 def test_ctrl_c_in_a_terminal_reaches_the_child_once(
-    write: Callable[[str, str], Path], doozer: Callable[..., Doozer]
+    write: Callable[[str, str], Path], doozer: Callable[..., Process]
 ) -> None:
     # A terminal sends SIGINT to its whole foreground process group. The
     # child runs in a session of its own, so it gets only the supervisor's
@@ -153,42 +153,46 @@ def test_ctrl_c_in_a_terminal_reaches_the_child_once(
     supervisor = doozer("run", "service", "-r", "-v", new_session=True)
     child, _ = started(supervisor, 1)
     os.killpg(supervisor.pid, signal.SIGINT)
-    assert supervisor.wait() == 0, supervisor.stderr
-    assert supervisor.lines["stdout"][-1] == f"stopped {child}"
-    assert "doozer.cli.reloader: Received SIGINT: stopping the application" in supervisor.stderr
+    assert supervisor.finish() == 0, supervisor.output("stderr")
+    assert supervisor.stdout[-1] == f"stopped {child}"
+    assert "doozer.cli.reloader: Received SIGINT: stopping the application" in supervisor.output(
+        "stderr"
+    )
     # The application (its logger is "reloaded") saw one SIGTERM, and no SIGINT.
-    assert "reloaded: Received SIGTERM: finishing the messages already read" in supervisor.stderr
-    assert "reloaded: Received SIGINT" not in supervisor.stderr
-    assert "stopping now" not in supervisor.stderr
+    assert "reloaded: Received SIGTERM: finishing the messages already read" in supervisor.output(
+        "stderr"
+    )
+    assert "reloaded: Received SIGINT" not in supervisor.output("stderr")
+    assert "stopping now" not in supervisor.output("stderr")
     assert not alive(child)
 
 
 def test_the_child_stops_itself_when_the_supervisor_is_killed(
-    write: Callable[[str, str], Path], doozer: Callable[..., Doozer]
+    write: Callable[[str, str], Path], doozer: Callable[..., Process]
 ) -> None:
     write("service.py", edition(1))
     supervisor = doozer("run", "service", "-r")
     child, _ = started(supervisor, 1)
-    supervisor.send(signal.SIGKILL)  # no chance to stop the child
-    supervisor.wait()
+    supervisor.signal(signal.SIGKILL)  # no chance to stop the child
+    supervisor.finish()
     wait_until(lambda: not alive(child), f"the orphaned child {child} stopped")
     # It stopped gracefully: its teardown ran.
-    assert supervisor.wait_for(f"^stopped {child}$")
+    assert supervisor.wait_for_match(f"^stopped {child}$")
 
 
 def test_a_missing_module_is_reported_before_supervising(
-    run_doozer: Callable[..., Doozer],
+    run_doozer: Callable[..., Process],
 ) -> None:
     result = run_doozer("run", "nosuch", "--reloader")
-    assert result.proc.returncode == 2
-    assert result.stderr == (
+    assert result.returncode == 2
+    assert result.output("stderr") == (
         "doozer: error: no module named 'nosuch': run doozer from the directory that "
         "contains it, or check the spelling"
     )
 
 
 def test_the_child_is_marked_and_does_not_supervise(
-    write: Callable[[str, str], Path], doozer: Callable[..., Doozer]
+    write: Callable[[str, str], Path], doozer: Callable[..., Process]
 ) -> None:
     # --debug implies the reloader; the child runs with --debug too, yet
     # must run the application rather than start a supervisor of its own.
@@ -202,17 +206,17 @@ def test_the_child_is_marked_and_does_not_supervise(
     )
     supervisor = doozer("run", "service", "--debug")
     child, _ = started(supervisor, 1)
-    parent = supervisor.wait_for(r"^parent (\d+) marker (\S+)$")
+    parent = supervisor.wait_for_match(r"^parent (\d+) marker (\S+)$")
     assert int(parent[1]) == supervisor.pid  # the supervisor's child, not a grandchild
     assert parent[2] == "None"  # removed before the application ran
-    supervisor.send(signal.SIGINT)
-    assert supervisor.wait() == 0
+    supervisor.signal(signal.SIGINT)
+    assert supervisor.finish() == 0
     assert not alive(child)
 
 
 @pytest.mark.slow
 def test_a_burst_of_edits_restarts_once_after_it(
-    write: Callable[[str, str], Path], doozer: Callable[..., Doozer]
+    write: Callable[[str, str], Path], doozer: Callable[..., Process]
 ) -> None:
     write("service.py", edition(1))
     supervisor = doozer("run", "service", "--reloader")
@@ -225,9 +229,9 @@ def test_a_burst_of_edits_restarts_once_after_it(
     assert number == 11  # the new child runs the last edition
     # Give a late, second restart the time to show up: there must be none.
     threading.Event().wait(1.5)
-    starts = [line for line in supervisor.lines["stdout"] if line.startswith("started")]
+    starts = [line for line in supervisor.stdout if line.startswith("started")]
     assert len(starts) == 2, starts
-    supervisor.send(signal.SIGTERM)
-    assert supervisor.wait() == 0, supervisor.stderr
+    supervisor.signal(signal.SIGTERM)
+    assert supervisor.finish() == 0, supervisor.output("stderr")
     for pid in (first, second):
         assert not alive(pid), f"child {pid} was left running"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .support import Doozer
+from tests.support.processes import Process
 
 # An application over a finite consumer: prints each message, then teardown.
 COUNTING = """
@@ -52,13 +52,13 @@ COUNTING = """
 
 
 def test_runs_the_single_application_until_its_consumer_ends(
-    write: Callable[[str, str], Path], run_doozer: Callable[..., Doozer]
+    write: Callable[[str, str], Path], run_doozer: Callable[..., Process]
 ) -> None:
     write("service.py", COUNTING)
     result = run_doozer("run", "service")
-    assert result.proc.returncode == 0, result.stderr
-    assert result.lines["stdout"] == ["debug False False", "got 1", "got 2", "got 3", "teardown"]
-    assert result.stderr == ""
+    assert result.returncode == 0, result.output("stderr")
+    assert result.stdout == ["debug False False", "got 1", "got 2", "got 3", "teardown"]
+    assert result.output("stderr") == ""
 
 
 def test_the_console_script_is_the_same_program(
@@ -75,7 +75,7 @@ def test_the_console_script_is_the_same_program(
 
 
 def test_an_unhandled_exception_exits_1_and_is_reported_once(
-    write: Callable[[str, str], Path], run_doozer: Callable[..., Doozer]
+    write: Callable[[str, str], Path], run_doozer: Callable[..., Process]
 ) -> None:
     write(
         "broken.py",
@@ -101,24 +101,24 @@ def test_an_unhandled_exception_exits_1_and_is_reported_once(
         """,
     )
     result = run_doozer("run", "broken")
-    assert result.proc.returncode == 1
-    assert result.lines["stdout"] == ["teardown"]  # it stopped gracefully
+    assert result.returncode == 1
+    assert result.stdout == ["teardown"]  # it stopped gracefully
     # Logged once by the application, with its traceback; then one summary line.
-    assert result.stderr.count("Traceback") == 1
-    assert result.stderr.count("RuntimeError: the broker went away") == 2
-    assert result.lines["stderr"][-1] == (
+    assert result.output("stderr").count("Traceback") == 1
+    assert result.output("stderr").count("RuntimeError: the broker went away") == 2
+    assert result.stderr[-1] == (
         "doozer: error: the application 'broken' stopped: RuntimeError: the broker went away"
     )
 
 
 def test_an_application_that_cannot_run_is_one_line_and_exit_1(
-    write: Callable[[str, str], Path], run_doozer: Callable[..., Doozer]
+    write: Callable[[str, str], Path], run_doozer: Callable[..., Process]
 ) -> None:
     write("lonely.py", "from doozer import Application\napp = Application('lonely')\n")
     result = run_doozer("run", "lonely")
-    assert result.proc.returncode == 1
+    assert result.returncode == 1
     # The core's own message, on one line (it was never logged: nothing ran).
-    [line] = result.lines["stderr"]
+    [line] = result.stderr
     assert line.startswith("doozer: error: the application 'lonely' stopped: TypeError: ")
     assert "has no consumer" in line
 
@@ -160,30 +160,30 @@ VERBOSITY = """
 )
 def test_verbosity_sets_the_log_level_before_the_import(
     write: Callable[[str, str], Path],
-    run_doozer: Callable[..., Doozer],
+    run_doozer: Callable[..., Process],
     flags: tuple[str, ...],
     level: int,
     shown: list[str],
 ) -> None:
     write("service.py", VERBOSITY)
     result = run_doozer("run", "service", *flags)
-    assert result.proc.returncode == 0, result.stderr
-    assert result.lines["stdout"] == [f"level {level}"]
-    assert [line for line in ("an info message", "an error message") if line in result.stderr] == (
-        shown
-    )
+    assert result.returncode == 0, result.output("stderr")
+    assert result.stdout == [f"level {level}"]
+    assert [
+        line for line in ("an info message", "an error message") if line in result.output("stderr")
+    ] == (shown)
 
 
 def test_verbose_and_quiet_exclude_each_other(
-    write: Callable[[str, str], Path], run_doozer: Callable[..., Doozer]
+    write: Callable[[str, str], Path], run_doozer: Callable[..., Process]
 ) -> None:
     write("service.py", VERBOSITY)
     result = run_doozer("run", "service", "-v", "-q")
-    assert result.proc.returncode == 2
-    assert result.lines["stderr"][-1] == (
+    assert result.returncode == 2
+    assert result.stderr[-1] == (
         "doozer run: error: argument --quiet/-q: not allowed with argument --verbose/-v"
     )
-    assert result.stdout == ""  # refused before the import
+    assert result.output("stdout") == ""  # refused before the import
 
 
 CONCURRENCY = """
@@ -227,41 +227,41 @@ CONCURRENCY = """
 @pytest.mark.parametrize(("flags", "expected"), [((), 1), (("-w", "3"), 3), (("--workers=6",), 6)])
 def test_workers_process_that_many_messages_at_once(
     write: Callable[[str, str], Path],
-    run_doozer: Callable[..., Doozer],
+    run_doozer: Callable[..., Process],
     flags: tuple[str, ...],
     expected: int,
 ) -> None:
     write("service.py", CONCURRENCY)
     result = run_doozer("run", "service", *flags)
-    assert result.proc.returncode == 0, result.stderr
-    assert result.lines["stdout"] == [f"at most {expected} at once"]
+    assert result.returncode == 0, result.output("stderr")
+    assert result.stdout == [f"at most {expected} at once"]
 
 
 @pytest.mark.parametrize("workers", ["0", "-2", "many", "1.5"])
 def test_workers_must_be_a_positive_whole_number(
-    write: Callable[[str, str], Path], run_doozer: Callable[..., Doozer], workers: str
+    write: Callable[[str, str], Path], run_doozer: Callable[..., Process], workers: str
 ) -> None:
     write("service.py", CONCURRENCY)
     result = run_doozer("run", "service", f"--workers={workers}")
-    assert result.proc.returncode == 2
-    assert result.lines["stderr"][-1] == (
+    assert result.returncode == 2
+    assert result.stderr[-1] == (
         f"doozer run: error: argument -w/--workers: expected a whole number of at least 1, "
         f"got {workers!r}"
     )
 
 
 def test_debug_enables_debug_mode_and_the_reloader(
-    write: Callable[[str, str], Path], doozer: Callable[..., Doozer]
+    write: Callable[[str, str], Path], doozer: Callable[..., Process]
 ) -> None:
     write("service.py", COUNTING)
     process = doozer("run", "service", "--debug")
-    process.wait_for("^teardown$")
-    assert process.lines["stdout"][0] == "debug True True"
+    process.wait_for_match("^teardown$")
+    assert process.stdout[0] == "debug True True"
     # The consumer ended, but the supervisor stays for the next change.
-    process.wait_for("exited with status 0; waiting for a change", stream="stderr")
-    assert process.proc.poll() is None
-    process.send(signal.SIGTERM)
-    assert process.wait() == 0
+    process.wait_for_match("exited with status 0; waiting for a change", stream="stderr")
+    assert process.returncode is None
+    process.signal(signal.SIGTERM)
+    assert process.finish() == 0
 
 
 DRAINING = """
@@ -299,47 +299,47 @@ DRAINING = """
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_finishes_the_message_in_flight_and_exits_0(
-    write: Callable[[str, str], Path], doozer: Callable[..., Doozer], signum: signal.Signals
+    write: Callable[[str, str], Path], doozer: Callable[..., Process], signum: signal.Signals
 ) -> None:
     write("service.py", DRAINING)
     process = doozer("run", "service", "-v")
-    process.wait_for("^started the message$")
-    process.send(signum)
-    assert process.wait() == 0, process.stderr
-    assert process.lines["stdout"] == ["started the message", "finished the message", "teardown"]
-    assert f"Received {signum.name}: finishing the messages already read" in process.stderr
-    assert "Traceback" not in process.stderr
+    process.wait_for_match("^started the message$")
+    process.signal(signum)
+    assert process.finish() == 0, process.output("stderr")
+    assert process.stdout == ["started the message", "finished the message", "teardown"]
+    assert f"Received {signum.name}: finishing the messages already read" in process.output(
+        "stderr"
+    )
+    assert "Traceback" not in process.output("stderr")
 
 
 def test_version_lists_the_installed_doozer_distributions(
-    run_doozer: Callable[..., Doozer],
+    run_doozer: Callable[..., Process],
 ) -> None:
     from importlib.metadata import version
 
     result = run_doozer("--version")
-    assert result.proc.returncode == 0
-    lines = result.lines["stdout"]
+    assert result.returncode == 0
+    lines = result.stdout
     assert f"doozer-core {version('doozer-core')}" in lines
     assert f"doozer-cli {version('doozer-cli')}" in lines
     assert all(line.startswith("doozer") for line in lines)
     assert lines == sorted(lines)
 
 
-def test_usage_lines_match_the_documented_interface(run_doozer: Callable[..., Doozer]) -> None:
+def test_usage_lines_match_the_documented_interface(run_doozer: Callable[..., Process]) -> None:
     top = run_doozer("--help")
-    assert top.proc.returncode == 0
-    assert top.lines["stdout"][0] == "usage: doozer [-h] [--version] [-a APP] {run} ..."
+    assert top.returncode == 0
+    assert top.stdout[0] == "usage: doozer [-h] [--version] [-a APP] {run} ..."
     run = run_doozer("run", "--help")
-    assert run.proc.returncode == 0
-    usage = " ".join(line.strip() for line in run.stdout.split("\n\n")[0].splitlines())
+    assert run.returncode == 0
+    usage = " ".join(line.strip() for line in run.output("stdout").split("\n\n")[0].splitlines())
     assert usage == (
         "usage: doozer run [-h] [--verbose | --quiet] [-r] [-w WORKERS] [-d] application-path"
     )
 
 
-def test_no_command_is_a_usage_error(run_doozer: Callable[..., Doozer]) -> None:
+def test_no_command_is_a_usage_error(run_doozer: Callable[..., Process]) -> None:
     result = run_doozer()
-    assert result.proc.returncode == 2
-    assert result.lines["stderr"][-1] == (
-        "doozer: error: the following arguments are required: {run}"
-    )
+    assert result.returncode == 2
+    assert result.stderr[-1] == ("doozer: error: the following arguments are required: {run}")

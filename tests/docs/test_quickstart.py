@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ..process import Process
+from ..support.processes import Process
 
 
 @pytest.mark.parametrize(

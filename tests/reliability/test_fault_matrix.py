@@ -17,7 +17,7 @@ import pytest
 
 from doozer import Abort
 
-from ..process import Process
+from ..support.processes import Process
 from .faulty import FAULTS, FAULTY_MESSAGE, HOOKS, MESSAGES, InjectedError, build
 
 
