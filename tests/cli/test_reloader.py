@@ -60,7 +60,7 @@ def test_an_edit_restarts_a_broken_edit_waits_a_fix_restarts_a_signal_stops(
     write: Callable[[str, str], Path], doozer: Callable[..., Process]
 ) -> None:
     write("service.py", edition(1))
-    supervisor = doozer("run", "service", "--reloader")
+    supervisor = doozer("run", "service", "--reloader", "-v")
     first, number = started(supervisor, 1)
     assert number == 1
     assert first != supervisor.pid
@@ -155,8 +155,9 @@ def test_ctrl_c_in_a_terminal_reaches_the_child_once(
     os.killpg(supervisor.pid, signal.SIGINT)
     assert supervisor.finish() == 0, supervisor.output("stderr")
     assert supervisor.stdout[-1] == f"stopped {child}"
-    assert "doozer.cli.reloader: Received SIGINT: stopping the application" in supervisor.output(
-        "stderr"
+    assert (
+        "doozer.cli.supervisor: Received SIGINT: stopping the application gracefully"
+        in supervisor.output("stderr")
     )
     # The application (its logger is "reloaded") saw one SIGTERM, and no SIGINT.
     assert "reloaded: Received SIGTERM: finishing the messages already read" in supervisor.output(
@@ -200,7 +201,7 @@ def test_the_child_is_marked_and_does_not_supervise(
         "service.py",
         edition(1).replace(
             'print("started"',
-            'print("parent", os.getppid(), "marker", os.environ.get("DOOZER_SUPERVISOR_FD"))\n'
+            'print("parent", os.getppid(), "marker", os.environ.get("DOOZER_SUPERVISOR"))\n'
             '    print("started"',
         ),
     )

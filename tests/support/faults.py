@@ -86,7 +86,7 @@ class FaultProxy:
     @property
     def connections(self) -> int:
         """How many client connections are open through the proxy now."""
-        return self._call(self._count)
+        return int(self._call(self._count))
 
     def cut(self) -> None:
         """Reset every open connection (both sides see the connection drop)."""
@@ -144,7 +144,9 @@ class FaultProxy:
                 _reset(writer)
         self._pairs.clear()
 
-    async def _accept(self, client_reader: asyncio.StreamReader, client: asyncio.StreamWriter) -> None:
+    async def _accept(
+        self, client_reader: asyncio.StreamReader, client: asyncio.StreamWriter
+    ) -> None:
         self.accepted += 1
         if time.monotonic() < self._refuse_until:
             _reset(client)

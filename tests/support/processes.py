@@ -24,7 +24,7 @@ Stream = Literal["stdout", "stderr"]
 
 # Set by a doozer supervisor in its children: a test's process must not
 # inherit them from a test runner that was itself started by one.
-_SUPERVISOR_MARKS = ("DOOZER_SUPERVISOR_FD", "DOOZER_RUN_CONFIG")
+_SUPERVISOR_MARKS = ("DOOZER_SUPERVISOR",)
 
 
 class Process:

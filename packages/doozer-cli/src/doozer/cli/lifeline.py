@@ -1,7 +1,8 @@
-"""The pipe that ties a reloader's child process to its supervisor.
+"""The pipe that ties a supervisor's child processes to it.
 
 The supervisor creates a pipe, keeps its write end to itself, and hands the
-read end to each child it starts (its number in :data:`CHILD_ENV`). Nothing
+read end to each child it starts (its number is part of the child's
+handoff, :mod:`doozer.cli._handoff`). Nothing
 is ever written to it, so a read in the child returns only when the
 supervisor is gone, however it went (even by SIGKILL): the child then stops
 gracefully instead of running on as an orphan.
@@ -13,11 +14,7 @@ import os
 import signal
 import threading
 
-__all__ = ["CHILD_ENV", "watch_supervisor"]
-
-#: Set in the child's environment to the file descriptor of the pipe from
-#: the supervisor; its presence also tells ``doozer run`` it is the child.
-CHILD_ENV = "DOOZER_SUPERVISOR_FD"
+__all__ = ["watch_supervisor"]
 
 
 def watch_supervisor(fd: int) -> None:

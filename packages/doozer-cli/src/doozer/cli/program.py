@@ -14,7 +14,7 @@ from .commands import HANDLER, add_commands
 from .discovery import UsageError, UserCodeError, load_app
 from .run import add_run_command
 
-__all__ = ["main", "parser", "register_commands"]
+__all__ = ["guarded", "main", "parser", "register_commands"]
 
 
 def installed_versions() -> str:
@@ -110,8 +110,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         ``sys.argv[1:]``).
     """
     arguments = list(sys.argv[1:] if argv is None else argv)
+    return guarded(lambda: _main(arguments))
+
+
+def guarded(function: Callable[[], int]) -> int:
+    """Call *function*; turn the errors it raises into messages and exit statuses.
+
+    The exit statuses are those of :func:`main`.
+    """
     try:
-        return _main(arguments)
+        return function()
     except UsageError as error:
         print(f"doozer: error: {error}", file=sys.stderr)
         return 2

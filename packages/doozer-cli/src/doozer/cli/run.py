@@ -1,4 +1,4 @@
-"""``doozer run``: import an application and run it, or supervise it with the reloader."""
+"""``doozer run``: import an application and run it, or supervise copies of it."""
 
 from __future__ import annotations
 
@@ -10,15 +10,18 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .commands import HANDLER
-from .discovery import AppPath, load_app
-from .lifeline import CHILD_ENV, watch_supervisor
+from .discovery import AppPath, UsageError, load_app
 
 if TYPE_CHECKING:
     from doozer import Application
 
-__all__ = ["add_run_command", "configure_logging", "run_command"]
+__all__ = ["PROCESSES_ENV", "add_run_command", "configure_logging", "run_app", "run_command"]
 
 LOG_FORMAT = "%(asctime)s %(levelname)-8s %(name)s: %(message)s"
+#: The environment variable that gives ``--processes`` its default.
+PROCESSES_ENV = "DOOZER_PROCESSES"
+
+logger = logging.getLogger("doozer.cli")
 
 
 def add_run_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,12 +42,44 @@ def add_run_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     run.add_argument(
         "-w",
         "--workers",
-        type=_workers,
+        type=_at_least_one,
         default=1,
         help="the number of asynchronous tasks to run (default: 1)",
     )
     run.add_argument(
         "-d", "--debug", action="store_true", help="enable debug mode (implies --reloader)"
+    )
+    run.add_argument(
+        "--processes",
+        type=_at_least_one,
+        metavar="N",
+        help=f"run N copies of the application in child processes, restarted when they fail "
+        f"(default: ${PROCESSES_ENV}, or 1)",
+    )
+    run.add_argument(
+        "--max-messages-per-child",
+        type=_at_least_one,
+        metavar="M",
+        help="replace a child process after it finished M messages (default: never)",
+    )
+    reload = run.add_argument_group("reloader options (with --reloader or --debug)")
+    reload.add_argument(
+        "--reload-dir",
+        action="append",
+        metavar="DIR",
+        help="a directory to watch, instead of the application's (repeatable)",
+    )
+    reload.add_argument(
+        "--reload-include",
+        action="append",
+        metavar="GLOB",
+        help="also restart when files matching GLOB change (besides *.py, *.ini; repeatable)",
+    )
+    reload.add_argument(
+        "--reload-exclude",
+        action="append",
+        metavar="GLOB",
+        help="ignore files or directories matching GLOB (besides hidden ones; repeatable)",
     )
     run.add_argument(
         "application_path",
@@ -54,7 +89,7 @@ def add_run_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     run.set_defaults(**{HANDLER: run_command})
 
 
-def _workers(text: str) -> int:
+def _at_least_one(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -77,17 +112,66 @@ def configure_logging(verbose: int = 0, quiet: int = 0) -> None:
 
 
 def run_command(args: argparse.Namespace, get_app: Callable[[], Application]) -> int:
-    """Run the application named by ``args.application_path``; return the exit status."""
-    configure_logging(args.verbose, args.quiet)
-    app_path = AppPath(args.application_path)
-    lifeline = os.environ.pop(CHILD_ENV, None)  # not for the application's own children
-    if lifeline is None and (args.reloader or args.debug):
-        from .reloader import Supervisor  # watchdog is needed only here
+    """Run the application named by ``args.application_path``; return the exit status.
 
-        return Supervisor(_child_command(args), app_path.root()).run()
-    if lifeline is not None and lifeline.isdigit():
-        watch_supervisor(int(lifeline))
-    app = load_app(app_path)
+    With ``--processes``, ``--max-messages-per-child``, ``--reloader`` or
+    ``--debug``, a supervisor runs it in child processes instead, without
+    importing it.
+    """
+    configure_logging(args.verbose, args.quiet)
+    args.processes = _processes(args.processes)
+    reloading = args.reloader or args.debug
+    _check_reload_options(args, reloading)
+    app_path = AppPath(args.application_path)
+    if reloading or args.processes > 1 or args.max_messages_per_child is not None:
+        from ._supervisor import Supervisor
+
+        root = app_path.root()  # a missing module is reported before supervising
+        changes = None
+        if reloading:
+            from .reloader import FileFilter, Reloader  # watchdog is needed only here
+
+            files = FileFilter(
+                args.reload_dir or [root], args.reload_include or (), args.reload_exclude or ()
+            )
+            changes = Reloader(files)
+        return Supervisor(args, args.processes, args.max_messages_per_child, changes).run()
+    return run_app(load_app(app_path), args)
+
+
+def _processes(given: int | None) -> int:
+    if given is not None:
+        return given
+    text = os.environ.get(PROCESSES_ENV, "").strip()
+    if not text:
+        return 1
+    try:
+        return _at_least_one(text)
+    except argparse.ArgumentTypeError as error:
+        raise UsageError(f"{PROCESSES_ENV}: {error}; set it to a number or unset it") from None
+
+
+def _check_reload_options(args: argparse.Namespace, reloading: bool) -> None:
+    for option in ("reload_dir", "reload_include", "reload_exclude"):
+        if getattr(args, option) and not reloading:
+            flag = "--" + option.replace("_", "-")
+            raise UsageError(f"{flag} is for the reloader: add --reloader, or drop {flag}")
+    for directory in args.reload_dir or ():
+        if not os.path.isdir(directory):
+            raise UsageError(
+                f"--reload-dir {directory!r} is not a directory: check the path "
+                "(relative paths start from the current directory)"
+            )
+
+
+def run_app(app: Application, args: argparse.Namespace, message_limit: int | None = None) -> int:
+    """Run *app* in this process with the ``run`` options *args*; return the exit status.
+
+    :param message_limit: stop gracefully after this many finished messages
+        and return :data:`~doozer.cli._handoff.RECYCLED`, for a supervisor to
+        replace this process.
+    """
+    limit = None if message_limit is None else _MessageLimit(app, message_limit)
     try:
         app.run_forever(num_workers=args.workers, debug=args.debug)
     except Exception as error:
@@ -96,19 +180,27 @@ def run_command(args: argparse.Namespace, get_app: Callable[[], Application]) ->
         detail = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
         print(f"doozer: error: the application {app.name!r} stopped: {detail}", file=sys.stderr)
         return 1
+    if limit is not None and limit.reached:
+        from ._handoff import RECYCLED
+
+        return RECYCLED
     return 0
 
 
-def _child_command(args: argparse.Namespace) -> list[str]:
-    # -B: a child must not write bytecode, or the next child could load it for
-    # a file edited within the same second to the same size (the .pyc check
-    # compares only those) and run the old code.
-    command = [sys.executable, "-B", "-m", "doozer", "run", args.application_path]
-    command += ["--workers", str(args.workers)]
-    if args.verbose:
-        command.append("-" + "v" * args.verbose)
-    if args.quiet:
-        command.append("-" + "q" * args.quiet)
-    if args.debug:
-        command.append("--debug")
-    return command
+class _MessageLimit:
+    """Stop *app* gracefully once it finished *limit* messages."""
+
+    def __init__(self, app: Application, limit: int) -> None:
+        self.limit = limit
+        self.finished = 0
+        app.message_outcome(self._count)
+
+    @property
+    def reached(self) -> bool:
+        return self.finished >= self.limit
+
+    async def _count(self, app: Application, message: object, outcome: object) -> None:
+        self.finished += 1
+        if self.finished == self.limit:
+            logger.info("Finished %d messages: stopping, to be replaced", self.limit)
+            app.stop()
