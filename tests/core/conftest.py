@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
@@ -13,7 +13,7 @@ from .support import ListConsumer, echo
 
 
 @pytest.fixture
-def make_app():
+def make_app() -> Callable[..., Application]:
     """Build an application over a list of messages, echoing each one."""
 
     def make(messages: Iterable[Any] = (), callback: Any = echo, **kwargs: Any) -> Application:

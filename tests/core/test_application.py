@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import logging
 import types
 from typing import Any
@@ -50,6 +51,9 @@ KINDS = [
     "error",
     "message_acknowledgement",
     "teardown",
+    "message_outcome",
+    "failure_policy",
+    "message_wrapper",
 ]
 
 
@@ -63,7 +67,7 @@ def test_decorators_register_and_return_the_function(kind: str) -> None:
 
     assert getattr(app, kind)(first) is first
     assert getattr(app, kind)(second) is second
-    assert getattr(app.callbacks, kind) == [first, second]
+    assert list(getattr(app.callbacks, kind)) == [first, second]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -74,4 +78,81 @@ def test_decorators_reject_plain_functions(kind: str) -> None:
 
     with pytest.raises(TypeError, match=rf"{kind} callback .*not_async.* 'async def'"):
         getattr(app, kind)(not_async)
-    assert getattr(app.callbacks, kind) == []
+    assert list(getattr(app.callbacks, kind)) == []
+
+
+class _AsyncCallable:
+    async def __call__(self, *args: Any) -> None: ...
+
+
+class _SyncCallable:
+    def __call__(self, *args: Any) -> None: ...
+
+
+async def _coroutine_function(*args: Any) -> None: ...
+
+
+def _wraps_a_coroutine_function() -> Any:
+    @functools.wraps(_coroutine_function)
+    def wrapper(*args: Any) -> Any:
+        return _coroutine_function(*args)
+
+    return wrapper
+
+
+@pytest.mark.parametrize(
+    "callback",
+    [
+        _coroutine_function,
+        functools.partial(_coroutine_function, "bound"),
+        functools.partial(functools.partial(_coroutine_function, 1), 2),
+        _wraps_a_coroutine_function(),
+        _AsyncCallable(),
+    ],
+    ids=["coroutine-function", "partial", "partial-of-partial", "wraps", "async-call"],
+)
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_accepts_any_async_callable(kind: str, callback: Any) -> None:
+    app = Application("svc")
+    getattr(app, kind)(callback)
+    assert list(getattr(app.callbacks, kind)) == [callback]
+
+
+@pytest.mark.parametrize(
+    "callback",
+    [lambda *args: None, functools.partial(print), _SyncCallable(), _AsyncCallable, print],
+    ids=["lambda", "partial-of-sync", "sync-call", "class", "builtin"],
+)
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_refuses_what_returns_no_awaitable(kind: str, callback: Any) -> None:
+    app = Application("svc")
+    with pytest.raises(TypeError, match=rf"^{kind} callback .* must be a coroutine function"):
+        getattr(app, kind)(callback)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_order_decides_where_a_callback_runs_not_registration(kind: str) -> None:
+    app = Application("svc")
+    names: dict[str, Any] = {}
+    for name, order in [("late", 10), ("default", 0), ("early", -10), ("default2", 0)]:
+
+        async def callback(*args: Any) -> None: ...
+
+        names[name] = callback
+        getattr(app, kind)(callback, order=order)
+    expected = [names[n] for n in ("early", "default", "default2", "late")]
+    assert list(getattr(app.callbacks, kind)) == expected
+
+
+def test_order_must_be_a_whole_number() -> None:
+    with pytest.raises(TypeError, match="order must be a whole number"):
+        Application("svc").startup(_coroutine_function, order=1.5)  # type: ignore[arg-type]
+
+
+def test_callbacks_can_be_removed() -> None:
+    app = Application("svc")
+    app.teardown(_coroutine_function)
+    app.callbacks.teardown.remove(_coroutine_function)
+    assert len(app.callbacks.teardown) == 0
+    with pytest.raises(ValueError, match="not in list"):
+        app.callbacks.teardown.remove(_coroutine_function)

@@ -31,11 +31,21 @@ class TestChecks:
             with pytest.raises(TypeError, match=r"needs a coroutine method read\(\)"):
                 app.run_forever()
 
-    @pytest.mark.parametrize("callback", [None, print, lambda app, message: None])
-    def test_callback_must_be_a_coroutine_function(self, callback: Any) -> None:
-        app = Application("svc", consumer=ListConsumer([]), callback=callback)
-        with pytest.raises(TypeError, match="needs a callback defined with 'async def"):
+    def test_callback_is_required(self) -> None:
+        app = Application("svc", consumer=ListConsumer([]))
+        with pytest.raises(TypeError, match=r"has no callback: pass callback=\.\.\."):
             app.run_forever()
+
+    @pytest.mark.parametrize("callback", [print, lambda app, message: None])
+    def test_callback_must_be_async_at_construction(self, callback: Any) -> None:
+        # Refused where the mistake is made, not when the application "stops".
+        with pytest.raises(TypeError, match=r"^the callback .* must be a coroutine function"):
+            Application("svc", consumer=ListConsumer([]), callback=callback)
+
+    def test_callback_must_be_async_when_set_later(self) -> None:
+        app = Application("svc", consumer=ListConsumer([]))
+        with pytest.raises(TypeError, match=r"^the callback .*not_async.* 'async def'"):
+            app.callback = not_async  # type: ignore[assignment]
 
     @pytest.mark.parametrize("num_workers", [0, -1, 1.5, "4", True, None])
     def test_num_workers(self, num_workers: Any) -> None:
@@ -269,3 +279,6 @@ def test_waiting_for_messages_does_not_poll() -> None:
     # Polling every 0.1 s would wake the loop at least 5 times in 0.5 s; an
     # event-driven one wakes a couple of times to start the tasks, then sleeps.
     assert idle_wakeups[0] <= 3
+
+
+def not_async(app: Application, message: Any) -> None: ...

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ..process import Process
+from ..support.processes import Process
 
 APP = textwrap.dedent(
     """

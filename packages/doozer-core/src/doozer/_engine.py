@@ -1,24 +1,37 @@
-"""The message pipeline behind :meth:`doozer.Application.run_forever`.
+"""The message pipeline behind :meth:`doozer.Application.serve`.
 
 One reader task moves messages from the consumer into a queue bounded by
 the number of workers (so at most N messages are read ahead), and N worker
-tasks take them from there through the callbacks.  Nothing polls: every
-task waits on the consumer or on the queue.
+tasks take them from there through the callbacks. Each message ends with
+one :class:`~doozer.outcomes.Outcome`; a delivery is settled with it, then
+the outcome callbacks see it. Nothing polls: every task waits on the
+consumer, on the queue, or on a timer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import reprlib
-import signal
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from ._calls import LaterCalls
+from ._registry import describe
 from .exceptions import Abort
+from .outcomes import SUCCEEDED, Aborted, Failed, Outcome, Unfinished
+from .types import _settles
 
 if TYPE_CHECKING:
     from .base import Application
 
 _STOP = object()  # put once per worker when there is nothing more to read
+
+#: How long a forced stop waits for unfinished deliveries to be handed back.
+_ABANDON_TIMEOUT = 5.0
+
+Process = Callable[[Any], Awaitable[Outcome]]
 
 
 def _shorten(message: Any) -> str:
@@ -26,7 +39,7 @@ def _shorten(message: Any) -> str:
 
 
 class Engine:
-    """Run one application: startup, consumption, drain, teardown."""
+    """Run one application once: startup, consumption, drain, teardown."""
 
     def __init__(self, app: Application, num_workers: int) -> None:
         self.app = app
@@ -36,21 +49,41 @@ class Engine:
         self.forced = False  # in-flight work was cancelled
         self.timed_out = False
         self.error: BaseException | None = None
-        self._signals = 0
+        #: Messages finished so far, by outcome name.
+        self.counts: Counter[str] = Counter()
         self._reading = False
         self._main: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._held: Any = _STOP  # a message read, not queued yet
         self._timer: asyncio.TimerHandle | None = None
         self._queue: asyncio.Queue[Any] = asyncio.Queue(num_workers)
+        self._later = LaterCalls(self._fail)
+        self._reports: tuple[Any, ...] = ()  # the outcome callbacks, fixed at start
+        self._stop_reason = "the consumer ended consumption"
+        self._markers_put = 0
+        self._workers_done = 0
+
+    @property
+    def consuming(self) -> bool:
+        """Whether messages are being read (startup finished, no stop requested)."""
+        return self._reader is not None and not self.stopping
+
+    @property
+    def read_ahead(self) -> int:
+        """Messages read and not handed to a worker yet."""
+        # The end-of-input markers queued behind the last message are not messages.
+        markers = self._markers_put - self._workers_done
+        return max(self._queue.qsize() - markers, 0) + (self._held is not _STOP)
 
     # -- control ---------------------------------------------------------
 
-    def stop(self) -> None:
+    def stop(self, reason: str = "a stop was requested") -> None:
         """Stop reading and let every message already read finish."""
         if self.stopping:
             return
         self.stopping = True
+        self._stop_reason = reason
+        self._later.hurry()
         if self._reading and self._reader is not None:
             # Only a reader waiting inside consumer.read() is cancelled: one
             # that holds a message finishes handing it to the workers first.
@@ -62,22 +95,13 @@ class Engine:
     def force(self) -> None:
         """Cancel whatever is running now (in-flight messages, or a callback)."""
         self.forced = True
+        self.stop("a forced stop")
         if self._main is not None:
             self._main.cancel()
 
-    def on_signal(self, signum: int) -> None:
-        """First SIGINT/SIGTERM drains, the next one stops at once."""
-        name = signal.Signals(signum).name
-        self._signals += 1
-        if self._signals == 1:
-            self.logger.info(
-                "Received %s: finishing the messages already read (send it again to stop now)",
-                name,
-            )
-            self.stop()
-        else:
-            self.logger.warning("Received %s again: stopping now", name)
-            self.force()
+    def call_later(self, delay: float, callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        """See :meth:`doozer.Application.call_later`."""
+        self._later.add(0 if self.stopping else delay, callback, args)
 
     def _time_out(self) -> None:
         self.logger.error(
@@ -91,38 +115,45 @@ class Engine:
         self.logger.error("Unhandled exception %s; stopping the application", what, exc_info=exc)
         if self.error is None:
             self.error = exc
-        self.stop()
+        self.stop(f"an unhandled {type(exc).__name__}")
 
-    def _swallow_forced_cancel(self) -> None:
-        if not self.forced:
-            raise asyncio.CancelledError
+    def _forced_cancel(self) -> bool:
+        """After a CancelledError in the main task: True if it came from outside."""
+        outside = not self.forced
+        self.forced = True
         task = asyncio.current_task()
-        if task is not None and hasattr(task, "uncancel"):  # Python >= 3.11
+        if not outside and task is not None and hasattr(task, "uncancel"):  # Python >= 3.11
             task.uncancel()
+        return outside
 
     # -- phases ----------------------------------------------------------
 
-    async def serve(self) -> None:
+    async def run(self) -> None:
         """Run the application to the end; raise what stopped it, if anything did."""
         self._main = asyncio.current_task()
+        cancelled = False
         try:
-            for startup in self.app.callbacks.startup:
+            for startup in tuple(self.app.callbacks.startup):
                 await startup(self.app)
             if not self.stopping:
+                self._log_start()
                 await self._consume()
         except asyncio.CancelledError:
-            self._swallow_forced_cancel()
+            cancelled = self._forced_cancel()
         except Exception as exc:
             self._fail(exc, "in a startup callback")
         try:
             await self._teardown()
         except asyncio.CancelledError:
-            self._swallow_forced_cancel()
+            cancelled = self._forced_cancel() or cancelled
             self.logger.warning("Teardown was cut short by a forced stop")
         finally:
             # Once a stop is requested, SHUTDOWN_TIMEOUT bounds teardown too.
             if self._timer is not None:
                 self._timer.cancel()
+        self._log_stop()
+        if cancelled:
+            raise asyncio.CancelledError
         if self.error is not None:
             raise self.error
         if self.timed_out:
@@ -131,10 +162,30 @@ class Engine:
                 f"({self.app.settings['SHUTDOWN_TIMEOUT']} s); what was still running was cancelled"
             )
 
+    def _log_start(self) -> None:
+        self.logger.info(
+            "Started %r with %d worker(s), consuming from %r",
+            self.app.name,
+            self.num_workers,
+            self.app.consumer,
+        )
+
+    def _log_stop(self) -> None:
+        counts = ", ".join(
+            f"{n} {name.replace('_', ' ')}" for name, n in sorted(self.counts.items())
+        )
+        self.logger.info(
+            "Stopped %r after %d message(s)%s: %s",
+            self.app.name,
+            self.counts.total(),
+            f" ({counts})" if counts else "",
+            "a forced stop" if self.forced else self._stop_reason,
+        )
+
     async def _teardown(self) -> None:
         # Every teardown callback runs, so one failing cleanup does not
         # leave the others' resources open.
-        for teardown in self.app.callbacks.teardown:
+        for teardown in tuple(self.app.callbacks.teardown):
             try:
                 await teardown(self.app)
             except Exception as exc:
@@ -144,20 +195,29 @@ class Engine:
 
     async def _consume(self) -> None:
         loop = asyncio.get_running_loop()
+        process = self._pipeline()
         self._reader = loop.create_task(self._read())
-        tasks = [self._reader, *(loop.create_task(self._work()) for _ in range(self.num_workers))]
+        workers = [loop.create_task(self._work(process)) for _ in range(self.num_workers)]
+        tasks = [self._reader, *workers]
         try:
             await asyncio.gather(*tasks)
+            await self._later.wait()
         except asyncio.CancelledError:
-            unprocessed = [m for m in self._drain_queue() if m is not _STOP]
+            # The workers settle what they held as unfinished: let them, then
+            # hand back what was read ahead and never started.
+            self._later.hurry()
+            await asyncio.wait(tasks, timeout=_ABANDON_TIMEOUT)
+            unstarted = [m for m in self._drain_queue() if m is not _STOP]
             if self._held is not _STOP:  # the reader was waiting to queue it
-                unprocessed.append(self._held)
-            if unprocessed:
+                unstarted.append(self._held)
+            if unstarted:
                 self.logger.error(
                     "%d message(s) were read but never processed: %s",
-                    len(unprocessed),
-                    ", ".join(map(_shorten, unprocessed)),
+                    len(unstarted),
+                    ", ".join(map(_shorten, unstarted)),
                 )
+                await self._abandon(unstarted, "not started before a forced stop")
+            await self._later.wait(_ABANDON_TIMEOUT)
             raise
 
     def _drain_queue(self) -> list[Any]:
@@ -165,6 +225,24 @@ class Engine:
         while not self._queue.empty():
             items.append(self._queue.get_nowait())
         return items
+
+    async def _abandon(self, originals: list[Any], reason: str) -> None:
+        """Settle *originals* as unfinished and report them, within a bound."""
+
+        async def finish_all() -> None:
+            outcome = Unfinished(reason)
+            for original in originals:
+                try:
+                    await self._finish(original, outcome)
+                except Exception as exc:
+                    self.logger.error(
+                        "Could not hand back message %s", _shorten(original), exc_info=exc
+                    )
+
+        try:
+            await asyncio.wait_for(finish_all(), _ABANDON_TIMEOUT)
+        except asyncio.TimeoutError:
+            self.logger.error("Handing back unfinished messages took too long; gave up")
 
     # -- tasks -----------------------------------------------------------
 
@@ -190,74 +268,143 @@ class Engine:
             self._fail(exc, "while reading from the consumer")
         for _ in range(self.num_workers):
             await put(_STOP)
+            self._markers_put += 1
 
-    async def _work(self) -> None:
-        # The hot path: attribute lookups are hoisted and the stages are
-        # inlined, so a message costs little more than awaiting its callbacks.
-        app = self.app
-        callbacks = app.callbacks
-        preprocessors = callbacks.message_preprocessor
-        postprocessors = callbacks.result_postprocessor
-        acknowledgements = callbacks.message_acknowledgement
-        callback = app.callback
-        assert callback is not None  # run_forever() checked it
+    async def _work(self, process: Process) -> None:
         queue = self._queue
         get, get_nowait, empty = queue.get, queue.get_nowait, queue.empty
-        debug = self.logger.debug
+        finish = self._finish
         while True:
             # get_nowait() when a message is waiting is what get() does then
             # (no suspension either way), minus a coroutine object per message.
             original = await get() if empty() else get_nowait()
             if original is _STOP:
+                self._workers_done += 1
                 return
             try:
-                message = original
-                try:
-                    for preprocess in preprocessors:
-                        message = await preprocess(app, message)
-                    results = await callback(app, message)
-                    if results is not None and postprocessors:
-                        try:  # inline: no extra function call per message
-                            results = iter(results)
-                        except TypeError:
-                            raise _not_iterable(results) from None
-                except Abort as abort:
-                    debug("Message aborted: %s", abort.reason)
-                except Exception as exc:
-                    await self._handle_error(message, exc)
-                else:
-                    if results is not None and postprocessors:
-                        for result in results:
-                            try:
-                                for postprocess in postprocessors:
-                                    result = await postprocess(app, result)
-                            except Abort as abort:
-                                debug("Result aborted: %s", abort.reason)
-                try:
-                    for acknowledge in acknowledgements:
-                        await acknowledge(app, original)
-                except Abort as abort:
-                    debug("Acknowledgement aborted: %s", abort.reason)
+                outcome = await process(original)
             except asyncio.CancelledError:
                 self.logger.error("Cancelled while processing message %s", _shorten(original))
+                await self._abandon([original], "cancelled by a forced stop")
                 raise
             except Exception as exc:
                 self._fail(exc, f"while processing message {_shorten(original)} (not acknowledged)")
+                outcome = Unfinished(f"{type(exc).__name__}: {exc}", exc)
+            try:
+                await finish(original, outcome)
+            except Exception as exc:
+                self._fail(exc, f"while settling message {_shorten(original)}")
             # Drop references before waiting, so a finished message can be freed.
-            original = message = results = None
+            del original, outcome
 
-    async def _handle_error(self, message: Any, exc: Exception) -> None:
+    async def _finish(self, original: Any, outcome: Outcome) -> None:
+        """Settle a delivery with its outcome, then tell the outcome callbacks."""
+        self.counts[outcome.name] += 1
+        if _settles(type(original)):
+            await original.settle(outcome)
+        for report in self._reports:
+            await report(self.app, original, outcome)
+
+    # -- the pipeline of one message --------------------------------------
+
+    def _pipeline(self) -> Process:
+        """The coroutine function that takes one message to its outcome.
+
+        The callbacks are fixed when consumption starts; the stages are
+        inlined and looked up once, so a message costs little more than
+        awaiting its callbacks.
+        """
         app = self.app
-        error_callbacks = app.callbacks.error
+        callbacks = app.callbacks
+        preprocessors = tuple(callbacks.message_preprocessor)
+        postprocessors = tuple(callbacks.result_postprocessor)
+        acknowledgements = tuple(callbacks.message_acknowledgement)
+        decide = functools.partial(
+            self._decide_failure, tuple(callbacks.failure_policy), tuple(callbacks.error)
+        )
+        self._reports = tuple(callbacks.message_outcome)
+        callback = app.callback
+        assert callback is not None  # serve() checked it
+        debug = self.logger.debug
+
+        async def process(original: Any) -> Outcome:
+            outcome: Outcome
+            message = original
+            try:
+                for preprocess in preprocessors:
+                    message = await preprocess(app, message)
+                results = await callback(app, message)
+                if results is not None and postprocessors:
+                    try:  # inline: no extra function call per message
+                        results = iter(results)
+                    except TypeError:
+                        raise _not_iterable(results) from None
+            except Abort as abort:
+                debug("Message aborted: %s", abort.reason)
+                outcome = Aborted(abort.reason)
+            except Exception as exc:
+                outcome = await decide(original, message, exc)
+            else:
+                if results is not None and postprocessors:
+                    for result in results:
+                        try:
+                            for postprocess in postprocessors:
+                                result = await postprocess(app, result)
+                        except Abort as abort:
+                            debug("Result aborted: %s", abort.reason)
+                outcome = SUCCEEDED
+            try:
+                for acknowledge in acknowledgements:
+                    await acknowledge(app, original)
+            except Abort as abort:
+                debug("Acknowledgement aborted: %s", abort.reason)
+            return outcome
+
+        pipeline: Process = process
+        for wrapper in reversed(callbacks.message_wrapper):
+            pipeline = _wrap(app, wrapper, pipeline)
+        return pipeline
+
+    async def _decide_failure(
+        self,
+        policies: tuple[Any, ...],
+        error_callbacks: tuple[Any, ...],
+        original: Any,
+        message: Any,
+        exc: Exception,
+    ) -> Outcome:
+        app = self.app
+        for policy in policies:
+            decided = await policy(app, original, message, exc)
+            if decided is not None:
+                if not isinstance(decided, Outcome):
+                    raise TypeError(
+                        f"failure policy {describe(policy)} returned {decided!r}: "
+                        "it must return an Outcome or None"
+                    )
+                return decided
         if not error_callbacks:
             self.logger.error("Error processing message %s", _shorten(message), exc_info=exc)
-            return
         for on_error in error_callbacks:
             try:
                 await on_error(app, message, exc)
             except Abort as abort:
                 self.logger.debug("Error handling aborted: %s", abort.reason)
-                return
+                break
+        return Failed(exc)
+
+
+def _wrap(app: Application, wrapper: Any, inner: Process) -> Process:
+    async def wrapped(original: Any) -> Outcome:
+        outcome = await wrapper(app, original, functools.partial(inner, original))
+        if not isinstance(outcome, Outcome):
+            raise TypeError(
+                f"message wrapper {describe(wrapper)} returned {outcome!r}: "
+                "it must return the Outcome of process(), or another Outcome"
+            )
+        return outcome
+
+    return wrapped
 
 
 def _not_iterable(results: Any) -> TypeError:

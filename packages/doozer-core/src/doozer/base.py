@@ -2,53 +2,28 @@
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import logging
 import numbers
 import os
-import signal
-import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._registry import Callbacks, check_async_callable
 from .config import Config
-from .types import (
-    AcknowledgementCallback,
-    Callback,
-    ErrorCallback,
-    LifecycleCallback,
-    MessageCallback,
-    ResultCallback,
-)
+from .types import Callback, is_async_callable
 
 if TYPE_CHECKING:
     # asyncio (and the engine, which needs it) is imported when an application
     # runs, not by `import doozer`: it is most of the import time otherwise.
     import asyncio
 
+    from ._engine import Engine
+
 __all__ = ["Application", "Callbacks"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_SETTINGS: dict[str, Any] = {"DEBUG": False, "SHUTDOWN_TIMEOUT": 30}
-
-
-@dataclass
-class Callbacks:
-    """The registered callbacks of an application, in the order they run.
-
-    Each attribute is a plain list, so an extension can reorder it (Retry,
-    for instance, puts its error callback first).
-    """
-
-    startup: list[LifecycleCallback] = field(default_factory=list)
-    message_preprocessor: list[MessageCallback] = field(default_factory=list)
-    result_postprocessor: list[ResultCallback] = field(default_factory=list)
-    error: list[ErrorCallback] = field(default_factory=list)
-    message_acknowledgement: list[AcknowledgementCallback] = field(default_factory=list)
-    teardown: list[LifecycleCallback] = field(default_factory=list)
 
 
 class Application:
@@ -59,14 +34,15 @@ class Application:
         attributes become settings, or a mapping whose UPPERCASE keys do.
     :param consumer: an object with a coroutine method ``read()`` that
         returns the next message (see :class:`doozer.types.Consumer`).
-        Required before :meth:`run_forever`.
+        Required before the application runs.
     :param callback: a coroutine function ``callback(app, message)`` that
         processes a message and returns an iterable of results, or None.
-        Required before :meth:`run_forever`.
+        Required before the application runs.
+    :raises TypeError: if *settings* or *callback* is of the wrong kind.
 
     Settings the application itself reads: ``DEBUG`` (default False) and
-    ``SHUTDOWN_TIMEOUT`` (seconds that stopping, on a signal or an
-    unhandled exception, may take: draining in-flight messages and
+    ``SHUTDOWN_TIMEOUT`` (seconds that stopping, on a signal, :meth:`stop`
+    or an unhandled exception, may take: draining in-flight messages and
     teardown; default 30; None waits forever).
     """
 
@@ -93,96 +69,259 @@ class Application:
             self.settings.from_object(settings)
         #: Where messages come from: an object with a coroutine method ``read()``.
         self.consumer = consumer
-        #: The coroutine function that processes each message.
+        self._callback: Callback | None = None
         self.callback = callback
-        #: The registered callbacks, one list per kind (:class:`~doozer.base.Callbacks`).
+        #: The registered callbacks, one :class:`~doozer.base.CallbackList` per kind.
         self.callbacks = Callbacks()
         #: Extensions initialized on this application, by lowercased class name.
         self.extensions: dict[str, Any] = {}
         #: ``logging.getLogger(name)``: Doozer logs here, and so can callbacks.
         self.logger = logging.getLogger(name)
-        #: The number of workers of the current (or last) :meth:`run_forever`,
-        #: None before it starts; set before the startup callbacks run, so
-        #: extensions can size what they need (a broker's prefetch, a pool).
+        #: The number of workers of the current (or last) run, None before the
+        #: first; set before the startup callbacks run, so extensions can size
+        #: what they need (a broker's prefetch, a pool).
         self.num_workers: int | None = None
+        self._engine: Engine | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
 
+    @property
+    def callback(self) -> Callback | None:
+        """The coroutine function that processes each message.
+
+        :raises TypeError: when set to something that is not async callable.
+        """
+        return self._callback
+
+    @callback.setter
+    def callback(self, callback: Callback | None) -> None:
+        if callback is not None:
+            check_async_callable("the callback", callback)
+        self._callback = callback
+
     # -- registration ----------------------------------------------------
 
-    def _register(self, kind: str, callback: F) -> F:
-        if not inspect.iscoroutinefunction(callback):
-            raise TypeError(
-                f"{kind} callback {_name_of(callback)} must be a coroutine function "
-                f"(defined with 'async def'), not {type(callback).__name__}"
-            )
-        getattr(self.callbacks, kind).append(callback)
+    def _register(self, kind: str, callback: F, order: int) -> F:
+        check_async_callable(f"{kind} callback", callback)
+        if isinstance(order, bool) or not isinstance(order, int):
+            raise TypeError(f"order must be a whole number, got {order!r}")
+        getattr(self.callbacks, kind).add(callback, order)
         return callback
 
-    def startup(self, callback: F) -> F:
+    def startup(self, callback: F, *, order: int = 0) -> F:
         """Register ``callback(app)`` to run once, before any message is read.
 
+        :param order: where it runs among the startup callbacks: lower
+            first, equal ones in registration order (see :ref:`hook-order`).
         :returns: the callback, so this works as a decorator.
-        :raises TypeError: if the callback is not a coroutine function.
+        :raises TypeError: if the callback is not async callable.
         """
-        return self._register("startup", callback)
+        return self._register("startup", callback, order)
 
-    def message_preprocessor(self, callback: F) -> F:
+    def message_preprocessor(self, callback: F, *, order: int = 0) -> F:
         """Register ``callback(app, message)`` to run on each message first.
 
         Preprocessors run in registration order, each receiving what the
         previous one returned; the last return value goes to the callback.
 
+        :param order: where it runs among the preprocessors (see :ref:`hook-order`).
         :returns: the callback.
-        :raises TypeError: if the callback is not a coroutine function.
+        :raises TypeError: if the callback is not async callable.
         """
-        return self._register("message_preprocessor", callback)
+        return self._register("message_preprocessor", callback, order)
 
-    def result_postprocessor(self, callback: F) -> F:
+    def result_postprocessor(self, callback: F, *, order: int = 0) -> F:
         """Register ``callback(app, result)`` to run on each result.
 
         Postprocessors are chained like preprocessors, once per result the
         callback returned. Raising :class:`~doozer.Abort` drops that result
         only; any other exception stops the application.
 
+        :param order: where it runs among the postprocessors (see :ref:`hook-order`).
         :returns: the callback.
-        :raises TypeError: if the callback is not a coroutine function.
+        :raises TypeError: if the callback is not async callable.
         """
-        return self._register("result_postprocessor", callback)
+        return self._register("result_postprocessor", callback, order)
 
-    def error(self, callback: F) -> F:
+    def error(self, callback: F, *, order: int = 0) -> F:
         """Register ``callback(app, message, exception)`` for failed messages.
 
         Error callbacks run, in order, when a preprocessor or the callback
-        raises; raising :class:`~doozer.Abort` in one skips the rest.
-        When none is registered the exception is logged.
+        raises and no failure policy decided to retry the message; raising
+        :class:`~doozer.Abort` in one skips the rest. When none is
+        registered the exception is logged. The message's outcome is
+        :class:`~doozer.outcomes.Failed`.
 
+        :param order: where it runs among the error callbacks (see :ref:`hook-order`).
         :returns: the callback.
-        :raises TypeError: if the callback is not a coroutine function.
+        :raises TypeError: if the callback is not async callable.
         """
-        return self._register("error", callback)
+        return self._register("error", callback, order)
 
-    def message_acknowledgement(self, callback: F) -> F:
+    def message_acknowledgement(self, callback: F, *, order: int = 0) -> F:
         """Register ``callback(app, original_message)`` to run when a message is done.
 
         It receives the very object the consumer returned, once the message
-        succeeded, was aborted, or its error was handled.
+        succeeded, was aborted, failed or is to be retried later.
 
+        :param order: where it runs among the acknowledgement callbacks.
         :returns: the callback.
-        :raises TypeError: if the callback is not a coroutine function.
+        :raises TypeError: if the callback is not async callable.
         """
-        return self._register("message_acknowledgement", callback)
+        return self._register("message_acknowledgement", callback, order)
 
-    def teardown(self, callback: F) -> F:
+    def teardown(self, callback: F, *, order: int = 0) -> F:
         """Register ``callback(app)`` to run once, when the application stops.
 
+        :param order: where it runs among the teardown callbacks (see :ref:`hook-order`).
         :returns: the callback.
-        :raises TypeError: if the callback is not a coroutine function.
+        :raises TypeError: if the callback is not async callable.
         """
-        return self._register("teardown", callback)
+        return self._register("teardown", callback, order)
+
+    def message_outcome(self, callback: F, *, order: int = 0) -> F:
+        """Register ``callback(app, original_message, outcome)`` to see each message's fate.
+
+        It runs once per message read, after the message was settled, with
+        the very object the consumer returned and its
+        :class:`~doozer.outcomes.Outcome` (also for messages that a forced
+        stop left unfinished). Metrics, audit logs and tests use it. An
+        exception it raises stops the application.
+
+        :param order: where it runs among the outcome callbacks.
+        :returns: the callback.
+        :raises TypeError: if the callback is not async callable.
+        """
+        return self._register("message_outcome", callback, order)
+
+    def failure_policy(self, policy: F, *, order: int = 0) -> F:
+        """Register ``policy(app, original, message, exception)`` to decide a failure.
+
+        When a preprocessor or the callback raises (anything but
+        :class:`~doozer.Abort`), the policies are asked in order; the first
+        that returns an :class:`~doozer.outcomes.Outcome` decides the
+        message's outcome (typically :class:`~doozer.outcomes.RetryLater`)
+        and the error callbacks do not run. When every policy returns None
+        the error callbacks run and the outcome is
+        :class:`~doozer.outcomes.Failed`. *original* is what the consumer
+        returned (a delivery carries the attempt), *message* what the
+        preprocessors made of it. :class:`doozer.contrib.retry.Retry` is one.
+
+        :param order: where it is asked among the policies.
+        :returns: the policy.
+        :raises TypeError: if the policy is not async callable.
+        """
+        return self._register("failure_policy", policy, order)
+
+    def message_wrapper(self, wrapper: F, *, order: int = 0) -> F:
+        """Register ``wrapper(app, message, process)`` around the processing of each message.
+
+        ``await process()`` runs the message's preprocessors, callback,
+        postprocessors or error handling, and acknowledgement callbacks, and
+        returns its :class:`~doozer.outcomes.Outcome`; the wrapper returns
+        the outcome (usually the same). A wrapper can make something
+        current while the callbacks run (a tracing span), time them, or
+        decide not to process the message at all by returning an outcome
+        without calling ``process``. Wrappers nest: the lowest order is
+        outermost. The message is settled after the outermost wrapper returns.
+
+        :param order: where it nests (see :ref:`hook-order`).
+        :returns: the wrapper.
+        :raises TypeError: if the wrapper is not async callable.
+        """
+        return self._register("message_wrapper", wrapper, order)
 
     # -- running ---------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """Whether the application is running (from startup to the end of teardown)."""
+        return self._engine is not None
+
+    @property
+    def stopping(self) -> bool:
+        """Whether a stop was requested and the application is finishing what it read."""
+        return self._engine is not None and self._engine.stopping
+
+    @property
+    def consuming(self) -> bool:
+        """Whether startup finished and the application reads messages (no stop requested)."""
+        return self._engine is not None and self._engine.consuming
+
+    @property
+    def read_ahead(self) -> int:
+        """How many messages were read and wait for a worker (0 when not running)."""
+        return 0 if self._engine is None else self._engine.read_ahead
+
+    def stop(self) -> None:
+        """Ask the running application to stop gracefully.
+
+        It stops reading, finishes every message already read, runs the
+        teardown callbacks and returns from :meth:`serve` (or
+        :meth:`run_forever`), as on SIGTERM; ``SHUTDOWN_TIMEOUT`` bounds it.
+        Callable from any callback, task or signal handler on the
+        application's event loop (from another thread use
+        ``loop.call_soon_threadsafe(app.stop)``); does nothing when the
+        application is not running or already stopping.
+        """
+        if self._engine is not None:
+            self._engine.stop()
+
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> None:
+        """Run ``await callback(*args)`` after *delay* seconds, as part of the work in flight.
+
+        The application does not finish until it ran, but never waits out
+        the delay when stopping: a stop (signal, :meth:`stop`, unhandled
+        exception) runs every pending call at once, before teardown.
+        :class:`doozer.contrib.retry.Retry` hands plain messages back to
+        ``RETRY_CALLBACK`` this way. An exception it raises stops the
+        application.
+
+        :raises RuntimeError: if the application is not running.
+        :raises TypeError: if *callback* is not async callable.
+        """
+        check_async_callable("call_later callback", callback)
+        if self._engine is None:
+            raise RuntimeError(f"{self!r} is not running: call_later() needs a running application")
+        self._engine.call_later(delay, callback, args)
+
+    async def serve(self, num_workers: int = 1, *, debug: bool = False) -> None:
+        """Run the application in the event loop that is already running.
+
+        Runs the startup callbacks, then *num_workers* concurrent workers
+        (reading at most *num_workers* messages ahead), until the consumer
+        ends consumption or :meth:`stop` is called, then the teardown
+        callbacks. It installs no signal handlers: the program that owns
+        the event loop owns them (call :meth:`stop` from yours). Cancelling
+        the task that awaits it is a forced stop: messages in flight are
+        settled as unfinished and teardown still runs.
+
+        :param num_workers: how many messages are processed concurrently.
+        :param debug: enable debug mode (also enabled by the ``DEBUG``
+            setting or the ``PYTHONASYNCIODEBUG`` environment variable).
+        :raises TypeError: if the consumer or callback is missing or unfit.
+        :raises ValueError: if *num_workers* or ``SHUTDOWN_TIMEOUT`` is invalid.
+        :raises RuntimeError: if the application is running already.
+        :raises Exception: the first unhandled exception, after the
+            application stopped gracefully.
+        :raises TimeoutError: if stopping took longer than ``SHUTDOWN_TIMEOUT``.
+        """
+        import asyncio
+
+        from ._engine import Engine  # imports asyncio: see the top of this module
+
+        self._check_runnable(num_workers)
+        if self._engine is not None:
+            raise RuntimeError(f"{self!r} is running already: it runs once at a time")
+        self.num_workers = num_workers
+        if debug or self.settings.get("DEBUG") or os.environ.get("PYTHONASYNCIODEBUG"):
+            self._enable_debug(asyncio.get_running_loop())
+        self._engine = engine = Engine(self, num_workers)
+        try:
+            await engine.run()
+        finally:
+            self._engine = None
 
     def run_forever(
         self,
@@ -190,11 +329,10 @@ class Application:
         loop: asyncio.AbstractEventLoop | None = None,
         debug: bool = False,
     ) -> None:
-        """Consume messages until the consumer ends or the process is signalled.
+        """Run the application until the consumer ends or the process is signalled.
 
-        Runs the startup callbacks, then *num_workers* concurrent workers
-        (reading at most *num_workers* messages ahead), then the teardown
-        callbacks. SIGINT or SIGTERM stops reading and lets every message
+        This is :meth:`serve` on an event loop of its own, plus signal
+        handling: SIGINT or SIGTERM stops reading and lets every message
         already read finish; a second signal cancels them.
 
         :param num_workers: how many messages are processed concurrently.
@@ -203,44 +341,48 @@ class Application:
             a loop passed in is left open for its owner.
         :param debug: enable debug mode (also enabled by the ``DEBUG``
             setting or the ``PYTHONASYNCIODEBUG`` environment variable).
+        :raises RuntimeError: if called from a running event loop (there,
+            ``await app.serve()``).
         :raises TypeError: if the consumer or callback is missing or unfit.
         :raises ValueError: if *num_workers* or ``SHUTDOWN_TIMEOUT`` is invalid.
         :raises Exception: the first unhandled exception, after the
             application stopped gracefully.
         :raises TimeoutError: if stopping took longer than ``SHUTDOWN_TIMEOUT``.
         """
-        from ._engine import Engine  # imports asyncio: see the top of this module
+        from ._loop import close_loop, handle_signals, new_event_loop, running_loop
 
+        if running_loop() is not None:
+            raise RuntimeError(
+                "run_forever() cannot be called from a running event loop: "
+                "use 'await app.serve()' there"
+            )
         self._check_runnable(num_workers)
-        self.num_workers = num_workers
         own_loop = loop is None
-        running_loop = _new_event_loop() if loop is None else loop
-        if debug or self.settings.get("DEBUG") or os.environ.get("PYTHONASYNCIODEBUG"):
-            self._enable_debug(running_loop)
-        engine = Engine(self, num_workers)
-        restore_signals = _handle_signals(running_loop, engine.on_signal)
+        event_loop = new_event_loop() if loop is None else loop
+        signals = _SignalCounter(self)
+        restore_signals = handle_signals(event_loop, signals.received)
         try:
-            running_loop.run_until_complete(engine.serve())
+            event_loop.run_until_complete(signals.serve(num_workers, debug))
         finally:
             restore_signals()
             if own_loop:
-                _close(running_loop)
+                close_loop(event_loop)
 
     def _check_runnable(self, num_workers: object) -> None:
         if self.consumer is None:
             raise TypeError(
                 f"{self!r} has no consumer: pass consumer=... to Application() "
-                "or set app.consumer before run_forever()"
+                "or set app.consumer before running it"
             )
-        if not inspect.iscoroutinefunction(getattr(self.consumer, "read", None)):
+        if not is_async_callable(getattr(self.consumer, "read", None)):
             raise TypeError(
                 f"the consumer {type(self.consumer).__name__} needs a coroutine method "
                 "read() (defined with 'async def read(self)')"
             )
-        if not inspect.iscoroutinefunction(self.callback):
+        if self.callback is None:
             raise TypeError(
-                f"{self!r} needs a callback defined with 'async def callback(app, message)', "
-                f"got {self.callback!r}"
+                f"{self!r} has no callback: pass callback=... to Application() "
+                "or set app.callback before running it"
             )
         if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
             raise ValueError(
@@ -263,55 +405,29 @@ class Application:
             self.logger.setLevel(logging.DEBUG)
 
 
-def _name_of(obj: object) -> str:
-    return repr(getattr(obj, "__qualname__", obj))
+class _SignalCounter:
+    """SIGINT/SIGTERM for :meth:`Application.run_forever`: drain, then force."""
 
+    def __init__(self, app: Application) -> None:
+        self.app = app
+        self.count = 0
 
-def _new_event_loop() -> asyncio.AbstractEventLoop:
-    import asyncio
+    async def serve(self, num_workers: int, debug: bool) -> None:
+        await self.app.serve(num_workers, debug=debug)
 
-    try:
-        uvloop = importlib.import_module("uvloop")
-    except ImportError:
-        return asyncio.new_event_loop()
-    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-    return loop
+    def received(self, signum: int) -> None:
+        import signal
 
-
-def _handle_signals(
-    loop: asyncio.AbstractEventLoop, handler: Callable[[int], None]
-) -> Callable[[], None]:
-    """Route SIGINT and SIGTERM to *handler*; return what undoes it."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    previous = {}
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        handler_before = signal.getsignal(signum)
-        try:
-            loop.add_signal_handler(signum, handler, signum)
-        except (NotImplementedError, RuntimeError):  # Windows, or no signal support
-            continue
-        previous[signum] = handler_before
-
-    def restore() -> None:
-        for signum, handler_before in previous.items():
-            loop.remove_signal_handler(signum)
-            if handler_before is not None:  # None: set outside Python, cannot restore
-                signal.signal(signum, handler_before)
-
-    return restore
-
-
-def _close(loop: asyncio.AbstractEventLoop) -> None:
-    import asyncio
-
-    try:
-        pending = asyncio.all_tasks(loop)
-        for task in pending:
-            task.cancel()
-        if pending:
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.run_until_complete(loop.shutdown_default_executor())
-    finally:
-        loop.close()
+        name = signal.Signals(signum).name
+        self.count += 1
+        logger = self.app.logger
+        if self.count == 1:
+            logger.info(
+                "Received %s: finishing the messages already read (send it again to stop now)",
+                name,
+            )
+            self.app.stop()
+        else:
+            logger.warning("Received %s again: stopping now", name)
+            if self.app._engine is not None:
+                self.app._engine.force()

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
     from .base import Application
+    from .outcomes import Outcome
 
 __all__ = [
     "AcknowledgementCallback",
     "Callback",
     "Consumer",
+    "Delivery",
     "ErrorCallback",
+    "FailurePolicy",
     "LifecycleCallback",
     "MessageCallback",
+    "MessageWrapper",
+    "OutcomeCallback",
     "ResultCallback",
+    "is_async_callable",
+    "is_delivery",
 ]
 
 T_co = TypeVar("T_co", covariant=True)
@@ -34,6 +43,97 @@ class Consumer(Protocol[T_co]):
         ...
 
 
+@runtime_checkable
+class Delivery(Protocol):
+    """A message that knows how to tell its source what became of it.
+
+    A consumer's ``read()`` may return deliveries instead of plain
+    messages. The engine settles each delivery exactly once, after its
+    acknowledgement callbacks ran, with the message's
+    :class:`~doozer.outcomes.Outcome`; a transport maps it onto its broker:
+
+    ============================================  ======================================
+    outcome                                       what a transport does
+    ============================================  ======================================
+    :class:`~doozer.outcomes.Succeeded`,          acknowledge
+    :class:`~doozer.outcomes.Aborted`
+    :class:`~doozer.outcomes.Failed`              dead-letter, with the reason in headers
+    :class:`~doozer.outcomes.RetryLater`          redeliver after the delay (broker side),
+                                                  carrying the attempt in headers
+    :class:`~doozer.outcomes.Unfinished`          return to the broker at once
+    ============================================  ======================================
+
+    Any object with these members is a delivery; :func:`is_delivery` tells.
+    Objects without a ``settle`` method are plain messages and keep the
+    1.2 behaviour: nothing is settled, the acknowledgement callbacks do
+    whatever the consumer needs.
+    """
+
+    @property
+    def headers(self) -> Mapping[str, Any]:
+        """The message's headers (broker-neutral: str keys)."""
+        ...
+
+    @property
+    def attempt(self) -> int:
+        """Which attempt at processing this message this is (1 for the first)."""
+        ...
+
+    @property
+    def redelivered(self) -> bool:
+        """Whether the broker delivered the message before (to this or another consumer)."""
+        ...
+
+    @property
+    def first_failure(self) -> float | None:
+        """When the message first failed (seconds since the epoch), if it is a retry."""
+        ...
+
+    async def settle(self, outcome: Outcome) -> None:
+        """Tell the broker what became of the message; called exactly once."""
+        ...
+
+
+def is_delivery(message: object) -> bool:
+    """Whether *message* is a :class:`Delivery` (has an async ``settle`` method)."""
+    return _settles(type(message))
+
+
+def is_async_callable(obj: object) -> bool:
+    """Whether calling *obj* returns an awaitable, judged without calling it.
+
+    True for coroutine functions and methods, for functions that
+    :func:`functools.wraps` a coroutine function, for
+    :func:`functools.partial` objects of any of those, and for objects
+    whose class defines ``async def __call__``.
+    """
+    while isinstance(obj, functools.partial):
+        obj = obj.func
+    if inspect.iscoroutinefunction(obj):
+        return True
+    if inspect.isfunction(obj) or inspect.ismethod(obj):
+        # A decorator's wrapper: look through __wrapped__ (functools.wraps).
+        unwrapped = inspect.unwrap(obj)
+        return unwrapped is not obj and is_async_callable(unwrapped)
+    if callable(obj) and not isinstance(obj, type):
+        return inspect.iscoroutinefunction(type(obj).__call__)
+    return False
+
+
+_settling_types: dict[type, bool] = {}
+
+
+def _settles(kind: type) -> bool:
+    # Asked once per message on the hot path: remember the answer per type.
+    try:
+        return _settling_types[kind]
+    except KeyError:
+        answer = inspect.iscoroutinefunction(getattr(kind, "settle", None))
+        if len(_settling_types) < 1024:  # types made on the fly must not grow it forever
+            _settling_types[kind] = answer
+        return answer
+
+
 #: ``startup`` and ``teardown`` callbacks: ``async def f(app)``.
 LifecycleCallback = Callable[["Application"], Awaitable[Any]]
 #: Message preprocessors: ``async def f(app, message) -> message``.
@@ -46,3 +146,13 @@ ResultCallback = Callable[["Application", Any], Awaitable[Any]]
 ErrorCallback = Callable[["Application", Any, Exception], Awaitable[Any]]
 #: Acknowledgement callbacks: ``async def f(app, original_message)``.
 AcknowledgementCallback = Callable[["Application", Any], Awaitable[Any]]
+#: Message wrappers: ``async def f(app, message, process) -> Outcome``, where
+#: ``await process()`` runs the message's callbacks and settles it.
+MessageWrapper = Callable[
+    ["Application", Any, Callable[[], Awaitable["Outcome"]]], Awaitable["Outcome"]
+]
+#: Failure policies: ``async def f(app, original, message, exception) -> Outcome | None``,
+#: *original* as the consumer returned it, *message* as the preprocessors left it.
+FailurePolicy = Callable[["Application", Any, Any, Exception], Awaitable["Outcome | None"]]
+#: Outcome callbacks: ``async def f(app, original_message, outcome)``.
+OutcomeCallback = Callable[["Application", Any, "Outcome"], Awaitable[Any]]

@@ -1,13 +1,25 @@
-"""Retry messages that fail to process.
+"""Retry messages that fail to process, later, without holding a worker.
 
-:class:`Retry` is an extension that puts an error callback at the *front* of
-the application's error callbacks. When the callback (or a message
-preprocessor) raises one of the ``RETRY_EXCEPTIONS``, it waits, hands the
-message to ``RETRY_CALLBACK`` (which typically republishes it to the
-broker) and raises :class:`~doozer.Abort`, so the later error callbacks do
-not run and the message is acknowledged. Once a limit is reached it logs a
-warning and returns instead: the later error callbacks then handle the
-final failure. Other exceptions go straight to the later error callbacks.
+:class:`Retry` is an extension that registers a *failure policy*
+(:meth:`doozer.Application.failure_policy`). When a preprocessor or the
+callback raises one of the ``RETRY_EXCEPTIONS``, the message's outcome is
+:class:`~doozer.outcomes.RetryLater`, with a delay of
+``RETRY_DELAY * RETRY_BACKOFF ** retries_so_far``; the error callbacks do
+not run. The worker is free at once:
+
+* a **delivery** from a Doozer transport (or :mod:`doozer.testing`) is
+  redelivered by its broker after the delay, carrying the attempt number
+  and the time of its first failure in headers, so a crash during the
+  delay loses nothing;
+* a **plain message** is handed to ``RETRY_CALLBACK`` (which typically
+  publishes it again) by a timer after the delay; until then it counts as
+  in flight. A stop never waits out the delay: the callback gets the
+  message at once.
+
+Once ``RETRY_THRESHOLD`` or ``RETRY_TIMEOUT`` is reached, Retry logs a
+warning and lets the error callbacks handle the failure: the outcome is
+:class:`~doozer.outcomes.Failed` (a transport dead-letters the message).
+Other exceptions go straight to the error callbacks.
 
 .. code-block:: python
 
@@ -19,14 +31,8 @@ final failure. Other exceptions go straight to the later error callbacks.
         raise RetryableException("the database is busy")
 
 
-    async def republish(app, message):
-        await broker.publish(message)
-
-
-    app = Application("retrying", consumer=broker, callback=process)
-    app.settings["RETRY_CALLBACK"] = republish
-    app.settings["RETRY_THRESHOLD"] = 5
-    Retry(app)
+    app = Application("retrying", consumer=consumer, callback=process)
+    Retry(app, threshold=5, delay=1, backoff=2)
 
 Settings (read once, by :meth:`Retry.init_app`):
 
@@ -42,11 +48,11 @@ Settings (read once, by :meth:`Retry.init_app`):
        a retry is ``RETRY_DELAY * RETRY_BACKOFF ** retries_so_far``.
      - ``1``
    * - ``RETRY_CALLBACK``
-     - Coroutine function ``callback(app, message)`` that retries the
-       message, typically by publishing it again. Required.
+     - Coroutine function ``callback(app, message)`` that retries a *plain*
+       message, typically by publishing it again. Deliveries do not need it.
      - (none)
    * - ``RETRY_DELAY``
-     - Seconds to wait before calling ``RETRY_CALLBACK``.
+     - Seconds to wait before the message is processed again.
      - ``0``
    * - ``RETRY_EXCEPTIONS``
      - The exception class, or tuple of classes, that cause a retry.
@@ -63,14 +69,14 @@ Settings (read once, by :meth:`Retry.init_app`):
 Whichever of ``RETRY_THRESHOLD`` and ``RETRY_TIMEOUT`` is reached first
 stops the retries; with both None a message is retried forever.
 
-Retry state travels with the message, so a republished message continues
-its count: a mutable mapping carries it under the key ``"_retry"``, any
-other object as its attribute ``_retry``; either way it is a ``dict`` with
-``count`` (retries so far), ``start_time`` (:func:`time.time` of the first
-failure) and ``delay`` (seconds waited before the last retry). A
-``RETRY_CALLBACK`` that serializes the message must keep that entry. Error
-callbacks receive the preprocessed message, so a preprocessor that decodes
-bytes into a ``dict`` makes messages fit to carry the state.
+Where the count is kept: a delivery carries it in its headers
+(:data:`doozer.headers.ATTEMPT` and :data:`doozer.headers.FIRST_FAILURE`),
+never in the payload. A plain message has no headers, so there Retry keeps
+it as before: a mutable mapping under the key ``"_retry"``, any other
+object as its attribute ``_retry``; either way a ``dict`` with ``count``
+(retries so far), ``start_time`` (:func:`time.time` of the first failure)
+and ``delay`` (seconds waited before the last retry). A ``RETRY_CALLBACK``
+that serializes the message must keep that entry.
 """
 
 from __future__ import annotations
@@ -112,13 +118,15 @@ class Retry(Extension):
         may be retried, or None for no limit.
     :param exceptions: the exception class, or tuple of classes, to retry.
     :param callback: coroutine function ``callback(app, message)`` that
-        retries the message.
+        retries a plain message (deliveries need none).
     """
 
-    #: Settings and their defaults; ``RETRY_CALLBACK`` has none and is
-    #: required unless ``callback`` is passed.
+    #: Where its failure policy sits among the application's (see :ref:`hook-order`).
+    ORDER: ClassVar[int] = 0
+    #: Settings and their defaults.
     DEFAULT_SETTINGS: ClassVar[Mapping[str, Any]] = {
         "RETRY_BACKOFF": 1,
+        "RETRY_CALLBACK": None,
         "RETRY_DELAY": 0,
         "RETRY_EXCEPTIONS": RetryableException,
         "RETRY_THRESHOLD": None,
@@ -148,18 +156,14 @@ class Retry(Extension):
         super().__init__(app)
 
     def init_app(self, app: Application) -> None:
-        """Initialize an application: check its settings, add the error callback.
+        """Initialize an application: check its settings, register the failure policy.
 
         The effective settings (keyword arguments, else the application's
         settings, else the defaults) are checked and fixed here, so one
         instance can initialize several applications with different
-        settings. The error callback is inserted at the front of
-        ``app.callbacks.error``; to have another error callback run even
-        while a message is being retried, insert that one at the front
-        after initializing Retry.
+        settings.
 
         :param app: the application to initialize.
-        :raises KeyError: if ``RETRY_CALLBACK`` is missing.
         :raises TypeError: if the callback is not a coroutine function, or
             ``RETRY_EXCEPTIONS`` is not an exception class or a tuple of them.
         :raises ValueError: if the delay or backoff is negative or not a
@@ -173,4 +177,4 @@ class Retry(Extension):
             )
         policy = resolve(app.settings, self.DEFAULT_SETTINGS, self._overrides)
         super().init_app(app)
-        app.callbacks.error.insert(0, policy.on_error)
+        app.failure_policy(policy.decide, order=self.ORDER)

@@ -1,23 +1,23 @@
-"""What Retry does with a failed message, and where it keeps count."""
+"""What Retry decides for a failed message, and where it keeps count."""
 
 from __future__ import annotations
 
-import asyncio
 import reprlib
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from doozer import Abort
+from doozer.outcomes import RetryLater
+from doozer.types import is_delivery
 
 if TYPE_CHECKING:
     from doozer import Application
 
-#: Where a message carries its retry state: a key of a mapping, else an attribute.
+#: Where a plain message carries its retry state: a key of a mapping, else an attribute.
 STATE_KEY = "_retry"
 
-#: ``RETRY_CALLBACK``: ``async def callback(app, message)``, which retries the message.
+#: ``RETRY_CALLBACK``: ``async def callback(app, message)``, which retries a plain message.
 RetryCallback: TypeAlias = Callable[["Application", Any], Awaitable[Any]]
 #: ``RETRY_EXCEPTIONS``: an exception class or a tuple of them.
 ExceptionTypes: TypeAlias = type[Exception] | tuple[type[Exception], ...]
@@ -25,57 +25,66 @@ ExceptionTypes: TypeAlias = type[Exception] | tuple[type[Exception], ...]
 
 @dataclass(frozen=True)
 class Policy:
-    """The checked retry settings of one application, and its error callback."""
+    """The checked retry settings of one application, and its failure policy."""
 
-    callback: RetryCallback
+    callback: RetryCallback | None
     exceptions: ExceptionTypes
     threshold: int | None
     delay: float
     backoff: float
     timeout: float | None
 
-    async def on_error(self, app: Application, message: Any, exc: Exception) -> None:
-        """Retry *message* and raise Abort, or return to let later callbacks run."""
+    def delay_before(self, retries_so_far: int) -> float:
+        """Seconds to wait before the retry that follows *retries_so_far* retries."""
+        return float(self.delay * self.backoff**retries_so_far)
+
+    async def decide(
+        self, app: Application, original: Any, message: Any, exc: Exception
+    ) -> RetryLater | None:
+        """Retry later, or None to let the error callbacks handle a final failure."""
         if not isinstance(exc, self.exceptions):
-            if self._is_last(app):  # nobody else will report it (the core would have)
-                app.logger.error("Error processing message %s", _short(message), exc_info=exc)
-            return
-        state = _load(message)
-        fresh = state is None
-        if state is None:
-            state = {"count": 0, "start_time": time.time(), "delay": 0}
-        count = state.setdefault("count", 0)
-        limit = self._limit_reached(count, state.setdefault("start_time", time.time()))
+            return None
+        now = time.time()
+        delivery = is_delivery(original)
+        if delivery:
+            retries = max(int(getattr(original, "attempt", 1)) - 1, 0)
+            first_failure = getattr(original, "first_failure", None) or now
+            state = None
+        else:
+            state = _load(message)
+            retries = int(state.get("count", 0)) if state else 0
+            first_failure = float(state.get("start_time", now)) if state else now
+        limit = self._limit_reached(retries, first_failure, now)
         if limit is not None:
             app.logger.warning(
                 "Retries exhausted for message %s after %d retry attempt(s) (%s): %r",
-                _short(message),
-                count,
+                _short(original if delivery else message),
+                retries,
                 limit,
                 exc,
-                exc_info=exc if self._is_last(app) else None,
             )
-            return
-        if fresh:
-            _attach(message, state)  # before waiting: an unfit message fails at once
-        delay = self.delay * self.backoff**count
-        if delay > 0:
-            await asyncio.sleep(delay)
-        state["count"] = count + 1
-        state["delay"] = delay
-        await self.callback(app, message)
-        raise Abort("message.retried", message)
+            return None
+        delay = self.delay_before(retries)
+        if not delivery:
+            if self.callback is None:
+                app.logger.error(
+                    "Cannot retry message %s: it is a plain message and RETRY_CALLBACK is not "
+                    "set (a delivery from a Doozer transport retries on its broker)",
+                    _short(message),
+                )
+                return None
+            _attach(message, {"count": retries + 1, "start_time": first_failure, "delay": delay})
+            # The message counts as in flight until the callback ran; a stop
+            # hands it over at once instead of waiting out the delay.
+            app.call_later(delay, self.callback, app, message)
+        return RetryLater(delay, retries + 2, exc, first_failure)
 
-    def _limit_reached(self, count: int, start_time: float) -> str | None:
-        if self.threshold is not None and count >= self.threshold:
+    def _limit_reached(self, retries: int, first_failure: float, now: float) -> str | None:
+        if self.threshold is not None and retries >= self.threshold:
             return f"RETRY_THRESHOLD is {self.threshold}"
-        if self.timeout is not None and time.time() - start_time >= self.timeout:
+        if self.timeout is not None and now - first_failure >= self.timeout:
             return f"RETRY_TIMEOUT of {self.timeout} s since the first failure"
         return None
-
-    def _is_last(self, app: Application) -> bool:
-        errors = app.callbacks.error
-        return not errors or errors[-1] == self.on_error
 
 
 def _short(message: Any) -> str:
@@ -95,7 +104,7 @@ def _load(message: Any) -> MutableMapping[str, Any] | None:
     )
 
 
-def _attach(message: Any, state: MutableMapping[str, Any]) -> None:
+def _attach(message: Any, state: dict[str, Any]) -> None:
     if isinstance(message, MutableMapping):
         message[STATE_KEY] = state
         return
@@ -104,6 +113,7 @@ def _attach(message: Any, state: MutableMapping[str, Any]) -> None:
     except (AttributeError, TypeError):
         raise TypeError(
             f"Retry cannot keep its retry state on a message of type {type(message).__name__}: "
-            f"make messages mutable mappings (e.g. dict) or objects with a writable "
-            f"{STATE_KEY!r} attribute, for instance in a message preprocessor"
+            f"make plain messages mutable mappings (e.g. dict) or objects with a writable "
+            f"{STATE_KEY!r} attribute, for instance in a message preprocessor, or read "
+            f"deliveries from a Doozer transport, which keep it in headers"
         ) from None

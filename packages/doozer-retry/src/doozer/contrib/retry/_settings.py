@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import enum
-import inspect
 import math
 from collections.abc import Mapping
 from typing import Any, Final
+
+from doozer.types import is_async_callable
 
 from ._policy import Policy
 
@@ -38,7 +39,6 @@ def resolve(
 ) -> Policy:
     """Build the policy for one application: overrides, else settings, else defaults.
 
-    :raises KeyError: RETRY_CALLBACK is given nowhere.
     :raises TypeError: the callback or the exceptions are of the wrong kind.
     :raises ValueError: a number is negative, not a number, or not finite.
     """
@@ -52,18 +52,13 @@ def resolve(
         sources[keyword] = "from app.settings"
         if name in settings:
             return settings[name]
-        if name in defaults:
-            return defaults[name]
-        raise KeyError(
-            f"Retry needs the {name} setting: set app.settings[{name!r}] to a coroutine "
-            f"function before initializing Retry, or pass Retry({keyword}=...)"
-        )
+        return defaults.get(name)
 
     def fail(keyword: str, value: object, expected: str, error: type[Exception]) -> Exception:
         return error(f"{KEYWORDS[keyword]} must be {expected}, got {value!r} ({sources[keyword]})")
 
     callback = get("callback")
-    if not inspect.iscoroutinefunction(callback):
+    if callback is not None and not is_async_callable(callback):
         raise fail(
             "callback", callback, "a coroutine function: async def f(app, message)", TypeError
         )
