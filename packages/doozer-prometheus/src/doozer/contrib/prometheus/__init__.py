@@ -129,7 +129,9 @@ class Prometheus(Extension):
     #: the message wrapper inside a tracing span (-1000).
     ORDER = -900
     TEARDOWN_ORDER = 1100
-    #: The result postprocessors that bracket all the others.
+    #: The result postprocessor that counts results runs after all others
+    #: (a transport's publish_result among them); the teardown callback
+    #: that marks the application not ready runs before all others.
     FIRST, LAST = -(2**31), 2**31
 
     def __init__(self, app: Application | None = None) -> None:
@@ -162,7 +164,6 @@ class Prometheus(Extension):
         app.teardown(self._stop, order=self.TEARDOWN_ORDER)
         app.message_wrapper(stats.wrap, order=self.ORDER)
         app.message_outcome(stats.count_outcome, order=self.ORDER)
-        app.result_postprocessor(stats.start_result, order=self.FIRST)
         app.result_postprocessor(stats.count_result, order=self.LAST)
 
     @property

@@ -20,7 +20,7 @@ from prometheus_client.exposition import ThreadingWSGIServer
 
 from ._health import Health, Verdict
 
-_PLAIN = [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store")]
+_PLAIN = (("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store"))
 _NOT_FOUND = b"not found: this server answers /metrics, /livez and /readyz\n"
 
 StartResponse = Callable[..., Any]
@@ -47,10 +47,11 @@ def wsgi_app(registry: CollectorRegistry, health: Health) -> Callable[..., Itera
             return metrics(environ, start_response)  # type: ignore[no-any-return]
         probe = probes.get(path)
         if probe is None:
-            start_response("404 Not Found", _PLAIN)
+            start_response("404 Not Found", list(_PLAIN))
             return [_NOT_FOUND]
         healthy, reason = probe()
-        start_response("200 OK" if healthy else "503 Service Unavailable", _PLAIN)
+        # A new list each time: the server adds Content-Length to the one it is given.
+        start_response("200 OK" if healthy else "503 Service Unavailable", list(_PLAIN))
         return [f"{reason}\n".encode()]
 
     return application

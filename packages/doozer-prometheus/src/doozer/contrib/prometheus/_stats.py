@@ -13,7 +13,6 @@ from __future__ import annotations
 import bisect
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextvars import ContextVar
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -29,10 +28,6 @@ from doozer.types import is_delivery
 
 if TYPE_CHECKING:
     from doozer import Application
-
-# When the result postprocessors started on the current result. Each worker is
-# a task with a context of its own, so workers never see each other's.
-_publish_started: ContextVar[float] = ContextVar("doozer_prometheus_publish_started", default=0.0)
 
 #: Outcome names as the ``outcome`` label shows them.
 OUTCOME_LABELS = {
@@ -85,7 +80,6 @@ class Stats:
         self.exceptions: Counter[str] = Counter()
         self.durations = Histogram(buckets)
         self.results = 0
-        self.publish_durations = Histogram(buckets)
         #: perf_counter() of the last time a worker started or finished a message.
         self.last_progress = perf_counter()
         # Messages whose wrapper ended with (or raised into) an unfinished outcome;
@@ -128,17 +122,9 @@ class Stats:
         if exception is not None:
             self.exceptions[_type_name(type(exception))] += 1
 
-    async def start_result(self, app: Application, result: Any) -> Any:
-        """The first result postprocessor: note when postprocessing began."""
-        _publish_started.set(perf_counter())
-        return result
-
     async def count_result(self, app: Application, result: Any) -> Any:
         """The last result postprocessor: the result went through every one."""
         self.results += 1
-        started = _publish_started.get()
-        if started:
-            self.publish_durations.observe(perf_counter() - started)
         return result
 
     # -- scraping (HTTP thread) ------------------------------------------
@@ -200,11 +186,6 @@ class Stats:
             "Results that went through every result postprocessor "
             "(a transport's publish_result is one).",
             self.results,
-        )
-        yield self.publish_durations.family(
-            "doozer_result_publish_duration",
-            "Time the result postprocessors took for one result, in seconds.",
-            labels,
         )
         ready = getattr(consumer, "ready", None)
         if isinstance(ready, bool):
