@@ -1,76 +1,57 @@
-"""An in-memory broker and helpers shared by the retry tests."""
+"""Helpers shared by the retry tests (deliveries come from :mod:`doozer.testing`)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
-from doozer import Abort, Application
+from doozer import Application
 from doozer.contrib.retry import RetryableException
+from doozer.outcomes import Outcome
+from doozer.testing import MemoryQueue
 
-_DRAINED = object()
+#: How early a timer may fire: uvloop's (libuv's) timers count whole milliseconds,
+#: so a 0.5 s delay can end up to 1 ms before 0.5 s measured with time.monotonic().
+TIMER_RESOLUTION = 0.001
 
 #: The ``make_app`` fixture: ``make_app(**settings)`` builds an application.
 MakeApp = Callable[..., Application]
 
 
-class Broker:
-    """A consumer over an in-memory queue that republished messages go back to.
+async def do_nothing(app: Application, message: Any) -> None:
+    """A callback for applications whose messages the test never sends."""
 
-    It ends consumption (``read()`` raises Abort) once every message published
-    to it has been acknowledged, so a run ends when the last retry is done.
-    A read that waits longer than *read_timeout* raises TimeoutError, which
-    stops the application: a broken test fails instead of hanging.
+
+@asynccontextmanager
+async def running(app: Application) -> AsyncIterator[None]:
+    """Serve *app* while the body runs, then stop it gracefully.
+
+    Its consumer is an open, empty :class:`~doozer.testing.MemoryQueue`: the
+    application waits for messages that never come, so the test can call
+    its failure policy directly (``app.call_later`` needs a running
+    application). A stop hands every pending retry to ``RETRY_CALLBACK``.
     """
+    started = asyncio.Event()
 
-    def __init__(self, messages: Iterable[Any] = (), read_timeout: float = 5.0) -> None:
-        self.queue: asyncio.Queue[Any] = asyncio.Queue()
-        self.read_timeout = read_timeout
-        self.published: list[Any] = []
-        self.read_messages: list[Any] = []
-        self.acknowledged: list[Any] = []
-        self._unfinished = 0
-        for message in messages:
-            self.publish(message)
+    async def mark_started(app: Application) -> None:
+        started.set()
 
-    def publish(self, message: Any) -> None:
-        self._unfinished += 1
-        self.published.append(message)
-        self.queue.put_nowait(message)
-
-    def acknowledge(self, message: Any) -> None:
-        self.acknowledged.append(message)
-        self._unfinished -= 1
-        if self._unfinished == 0:
-            self.queue.put_nowait(_DRAINED)
-
-    async def read(self) -> Any:
-        message = await asyncio.wait_for(self.queue.get(), self.read_timeout)
-        if message is _DRAINED:
-            raise Abort("broker.drained", None)
-        self.read_messages.append(message)
-        return message
-
-
-def wire(app: Application, broker: Broker) -> None:
-    """Make *broker* the consumer of *app*, acknowledging every message."""
-    app.consumer = broker
-
-    @app.message_acknowledgement
-    async def acknowledge(app: Application, message: Any) -> None:
-        broker.acknowledge(message)
-
-
-async def fail(app: Application, message: Any, exc: Exception | None = None) -> bool:
-    """Call Retry's error callback as the core would; True if it retried the message."""
-    retry_callback = app.callbacks.error[0]
+    app.startup(mark_started)
+    app.consumer = MemoryQueue()
+    if app.callback is None:
+        app.callback = do_nothing
+    serving = asyncio.create_task(app.serve())
+    await asyncio.wait_for(started.wait(), 5)
     try:
-        await retry_callback(app, message, RetryableException("boom") if exc is None else exc)
-    except Abort as abort:
-        reason, aborted = abort.reason, abort.message
-    else:
-        return False
-    assert reason == "message.retried"
-    assert aborted is message
-    return True
+        yield
+    finally:
+        app.stop()
+        await asyncio.wait_for(serving, 5)
+
+
+async def fail(app: Application, message: Any, exc: Exception | None = None) -> Outcome | None:
+    """Ask Retry what becomes of *message* (plain: original and processed alike) after *exc*."""
+    [policy] = app.callbacks.failure_policy
+    return await policy(app, message, message, RetryableException("boom") if exc is None else exc)

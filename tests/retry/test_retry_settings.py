@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import importlib
 import importlib.metadata
 import math
 import os
@@ -13,8 +15,9 @@ import pytest
 import doozer.contrib.retry
 from doozer import Application, Extension
 from doozer.contrib.retry import Retry, RetryableException
+from doozer.outcomes import RetryLater
 
-from .support import MakeApp, fail
+from .support import MakeApp, fail, running
 
 
 async def other_callback(app: Application, message: Any) -> None:
@@ -38,9 +41,10 @@ def test_namespace_packages_have_no_init(repo_root: Path) -> None:
 
 
 def test_defaults_are_filled_in_and_the_extension_recorded(make_app: MakeApp) -> None:
-    app = make_app()
+    app = Application("defaults")
     retry = Retry(app)
     assert app.settings["RETRY_BACKOFF"] == 1
+    assert app.settings["RETRY_CALLBACK"] is None
     assert app.settings["RETRY_DELAY"] == 0
     assert app.settings["RETRY_EXCEPTIONS"] is RetryableException
     assert app.settings["RETRY_THRESHOLD"] is None
@@ -56,58 +60,90 @@ def test_settings_already_set_are_kept(make_app: MakeApp) -> None:
     assert app.settings["RETRY_THRESHOLD"] == 7
 
 
-def test_init_app_later(make_app: MakeApp) -> None:
+def test_init_app_later_registers_one_failure_policy(make_app: MakeApp) -> None:
     app = make_app()
     retry = Retry()
-    assert app.callbacks.error == []
+    assert list(app.callbacks.failure_policy) == []
     retry.init_app(app)
-    assert len(app.callbacks.error) == 1
+    assert len(app.callbacks.failure_policy) == 1
+    assert list(app.callbacks.error) == []  # Retry is no error callback any more
 
 
-def test_error_callback_is_inserted_first(make_app: MakeApp) -> None:
-    app = make_app()
-
-    @app.error
+def test_error_callbacks_are_left_alone_whatever_the_order(make_app: MakeApp) -> None:
     async def first(app: Application, message: Any, exc: Exception) -> None:
         pass
 
-    @app.error
     async def second(app: Application, message: Any, exc: Exception) -> None:
         pass
 
+    before, after = make_app(), make_app()
+    before.error(first)
+    Retry(before)
+    before.error(second)
+    Retry(after)
+    after.error(first)
+    after.error(second)
+    assert list(before.callbacks.error) == list(after.callbacks.error) == [first, second]
+
+
+def test_its_policy_sits_at_retry_order(make_app: MakeApp) -> None:
+    async def early(app: Application, original: Any, message: Any, exc: Exception) -> None:
+        pass
+
+    async def late(app: Application, original: Any, message: Any, exc: Exception) -> None:
+        pass
+
+    app = make_app()
+    app.failure_policy(late, order=Retry.ORDER + 1)
     Retry(app)
-    assert len(app.callbacks.error) == 3
-    assert app.callbacks.error[1:] == [first, second]
-    assert app.callbacks.error[0] not in (first, second)
+    app.failure_policy(early, order=Retry.ORDER - 1)
+    policies = list(app.callbacks.failure_policy)
+    assert policies[0] is early
+    assert policies[2] is late
 
 
-def test_missing_callback_is_a_key_error_naming_it() -> None:
+def test_retry_callback_is_optional() -> None:
+    """Deliveries retry on their broker; only plain messages need RETRY_CALLBACK."""
     app = Application("no-callback")
-    with pytest.raises(KeyError, match="RETRY_CALLBACK") as info:
-        Retry(app)
-    assert "Retry(callback=...)" in str(info.value)
-    assert app.callbacks.error == []
-    assert app.extensions == {}
+    Retry(app)
+    assert app.settings["RETRY_CALLBACK"] is None
+    assert len(app.callbacks.failure_policy) == 1
 
 
 def test_callback_keyword_replaces_the_setting() -> None:
     app = Application("callback-keyword")
     Retry(app, callback=other_callback)
-    assert "RETRY_CALLBACK" not in app.settings
-    assert len(app.callbacks.error) == 1
+    assert app.settings["RETRY_CALLBACK"] is None  # the keyword wins without changing settings
+    assert len(app.callbacks.failure_policy) == 1
 
 
 def plain_function(app: Application, message: Any) -> None:
     pass
 
 
-@pytest.mark.parametrize("callback", [plain_function, print, None, "module:callback"])
+class AsyncCallable:
+    async def __call__(self, app: Application, message: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize("callback", [plain_function, print, "module:callback", 42])
 def test_callback_must_be_a_coroutine_function(make_app: MakeApp, callback: Any) -> None:
     app = make_app(RETRY_CALLBACK=callback)
     with pytest.raises(TypeError, match=r"^RETRY_CALLBACK must be a coroutine function"):
         Retry(app)
+    assert list(app.callbacks.failure_policy) == []
     with pytest.raises(TypeError, match=r"passed as Retry\(callback=\.\.\.\)"):
         Retry(make_app(), callback=callback)
+
+
+@pytest.mark.parametrize(
+    "callback",
+    [other_callback, functools.partial(other_callback), AsyncCallable(), None],
+    ids=["coroutine function", "partial", "async __call__", "None"],
+)
+def test_async_callables_are_accepted_as_callback(make_app: MakeApp, callback: Any) -> None:
+    Retry(make_app(RETRY_CALLBACK=callback))
+    Retry(make_app(), callback=callback)
 
 
 BAD_FACTORS = [-1, -0.001, "1", None, True, math.nan, math.inf, [1]]
@@ -121,7 +157,7 @@ def test_delay_and_backoff_must_be_numbers_at_least_zero(
     app = make_app(**{name: value})
     with pytest.raises(ValueError, match=rf"^{name} must be a number .*>= 0.*from app\.settings"):
         Retry(app)
-    assert app.callbacks.error == []
+    assert list(app.callbacks.failure_policy) == []
     assert app.extensions == {}
 
 
@@ -186,18 +222,21 @@ def test_initializing_an_application_twice_is_refused(make_app: MakeApp) -> None
     Retry(app)
     with pytest.raises(RuntimeError, match="already initialized"):
         Retry(app)
-    assert len(app.callbacks.error) == 1
+    assert len(app.callbacks.failure_policy) == 1
 
 
 async def test_keyword_arguments_take_precedence_over_settings(
     make_app: MakeApp, republished: list[Any]
 ) -> None:
-    app = make_app(RETRY_THRESHOLD=5, RETRY_EXCEPTIONS=KeyError)
-    Retry(app, threshold=1, exceptions=ValueError)
+    app = make_app(RETRY_THRESHOLD=5, RETRY_EXCEPTIONS=KeyError, RETRY_DELAY=7)
+    Retry(app, threshold=1, exceptions=ValueError, delay=0.5)
     message: dict[str, Any] = {}
-    assert not await fail(app, message, KeyError("not retried: the override wins"))
-    assert await fail(app, message, ValueError())
-    assert not await fail(app, message, ValueError())  # threshold=1 reached, not 5
+    async with running(app):
+        assert await fail(app, message, KeyError("not retried: the override wins")) is None
+        outcome = await fail(app, message, ValueError())
+        assert isinstance(outcome, RetryLater)
+        assert outcome.delay == 0.5
+        assert await fail(app, message, ValueError()) is None  # threshold=1 reached, not 5
     assert republished == [message]
 
 
@@ -205,8 +244,9 @@ async def test_none_keyword_overrides_a_setting(make_app: MakeApp) -> None:
     app = make_app(RETRY_THRESHOLD=0)
     Retry(app, threshold=None)
     message: dict[str, Any] = {}
-    for _ in range(20):
-        assert await fail(app, message)
+    async with running(app):
+        for _ in range(20):
+            assert await fail(app, message) is not None
 
 
 async def test_callback_keyword_is_used_instead_of_the_setting(
@@ -220,7 +260,8 @@ async def test_callback_keyword_is_used_instead_of_the_setting(
     app = make_app()
     Retry(app, callback=mine)
     message: dict[str, Any] = {}
-    assert await fail(app, message)
+    async with running(app):
+        assert await fail(app, message) is not None
     assert called == [message]
     assert republished == []
 
@@ -235,17 +276,19 @@ async def test_one_instance_serves_several_applications(make_app: MakeApp) -> No
     async def retries(app: Application) -> int:
         message: dict[str, Any] = {}
         count = 0
-        while await fail(app, message, KeyError()):
+        while await fail(app, message, KeyError()) is not None:
             count += 1
         return count
 
-    assert await retries(once) == 1
-    assert await retries(twice) == 2
-    assert await retries(once) == 1  # each application keeps its own settings
+    async with running(once), running(twice):
+        assert await retries(once) == 1
+        assert await retries(twice) == 2
+        assert await retries(once) == 1  # each application keeps its own settings
 
 
 async def test_settings_are_read_once_by_init_app(make_app: MakeApp) -> None:
     app = make_app(RETRY_THRESHOLD=1)
     Retry(app)
     app.settings["RETRY_THRESHOLD"] = 0  # too late: init_app already fixed the settings
-    assert await fail(app, {})
+    async with running(app):
+        assert await fail(app, {}) is not None
