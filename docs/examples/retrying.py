@@ -1,52 +1,33 @@
 """Retry: each message fails twice, then succeeds on its third attempt."""
 
-import asyncio
-
-from doozer import Abort, Application
+from doozer import Application
 from doozer.contrib.retry import Retry, RetryableException
-
-
-class QueueConsumer:
-    """Read messages from a queue; end once it is empty and nothing is pending."""
-
-    def __init__(self, messages):
-        self.queue = asyncio.Queue()
-        for message in messages:
-            self.queue.put_nowait(message)
-
-    async def read(self):
-        try:
-            return await asyncio.wait_for(self.queue.get(), timeout=0.5)
-        except asyncio.TimeoutError:  # the builtin TimeoutError only from Python 3.11
-            raise Abort("queue.idle", None) from None
+from doozer.testing import MemoryQueue
 
 
 async def callback(app, message):
-    attempts = message.setdefault("attempts", 0) + 1
-    message["attempts"] = attempts
-    if attempts < 3:
-        raise RetryableException(f"attempt {attempts} of {message['id']} failed")
-    print(f"message {message['id']} succeeded on attempt {attempts}")
-
-
-async def put_back(app, message):
-    """RETRY_CALLBACK: make the message available again."""
-    app.consumer.queue.put_nowait(message)
+    # The message is a delivery: its payload is message.body, and
+    # message.attempt counts the attempts (1 first), kept by the queue.
+    if message.attempt < 3:
+        raise RetryableException(f"attempt {message.attempt} of {message.body['id']} failed")
+    print(f"message {message.body['id']} succeeded on attempt {message.attempt}")
 
 
 app = Application(
     "retrying",
-    {"RETRY_CALLBACK": put_back, "RETRY_THRESHOLD": 5, "RETRY_DELAY": 0.01, "RETRY_BACKOFF": 2},
-    consumer=QueueConsumer([{"id": 1}, {"id": 2}]),
+    {"RETRY_THRESHOLD": 5, "RETRY_DELAY": 0.01, "RETRY_BACKOFF": 2},
+    # An in-memory queue stands in for a broker: it redelivers a retried
+    # message after the delay, as doozer.amqp does with RabbitMQ.
+    consumer=MemoryQueue([{"id": 1}, {"id": 2}], clock="real", close=True),
     callback=callback,
 )
-Retry(app)
+Retry(app)  # no RETRY_CALLBACK: deliveries go back through their broker
 
 
 @app.error
 async def give_up(app, message, exception):
-    """Runs only once Retry stops retrying a message."""
-    print(f"message {message['id']} failed for good: {exception}")
+    """Runs only for final failures, once Retry stops retrying a message."""
+    print(f"message {message.body['id']} failed for good: {exception}")
 
 
 if __name__ == "__main__":
