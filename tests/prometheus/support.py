@@ -16,7 +16,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def start(
-    messages: list[str], workers: int = 1, settings: Mapping[str, object] | None = None
+    messages: list[str],
+    workers: int = 1,
+    settings: Mapping[str, object] | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> tuple[Process, int]:
     """``doozer run tests.prometheus.service``; return it and the port it listens on.
 
@@ -25,6 +28,7 @@ def start(
     """
     env = {"DOOZER_TEST_MESSAGES": ",".join(messages), "DOOZER_PROMETHEUS_PORT": "0"}
     env.update({f"DOOZER_{name}": str(value) for name, value in (settings or {}).items()})
+    env.update(extra_env or {})
     process = doozer("run", "tests.prometheus.service", "-w", str(workers), cwd=ROOT, env=env)
     match = process.wait_for_match(r"^listening (\d+)$", "stdout")
     return process, int(match.group(1))
@@ -32,10 +36,13 @@ def start(
 
 @contextmanager
 def running(
-    messages: list[str], workers: int = 1, settings: Mapping[str, object] | None = None
+    messages: list[str],
+    workers: int = 1,
+    settings: Mapping[str, object] | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[Process, int]]:
     """:func:`start`, and kill the service afterwards if the test left it running."""
-    process, port = start(messages, workers, settings)
+    process, port = start(messages, workers, settings, extra_env)
     try:
         yield process, port
     finally:

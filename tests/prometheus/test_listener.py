@@ -1,0 +1,62 @@
+"""The listener's port: in use, per process."""
+
+from __future__ import annotations
+
+import signal
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.processes import doozer
+
+from .support import ROOT, get, running
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A port this test listens on."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield listener.getsockname()[1]
+
+
+def test_a_port_in_use_is_one_line_naming_the_setting(busy_port: int) -> None:
+    env = {
+        "DOOZER_TEST_MESSAGES": "ok",
+        "DOOZER_PROMETHEUS_HOST": "127.0.0.1",
+        "DOOZER_PROMETHEUS_PORT": str(busy_port),
+    }
+    process = doozer("run", "tests.prometheus.service", cwd=ROOT, env=env)
+    assert process.finish() == 1
+    stderr = process.output("stderr")
+    last = stderr.splitlines()[-1]
+    assert last == (
+        "doozer: error: the application 'prometheus-test' stopped: OSError: "
+        f"PROMETHEUS_PORT {busy_port} is in use on 127.0.0.1: another program (or another "
+        "process of this service) listens there; set PROMETHEUS_PORT to a free port"
+    )
+    assert "socketserver" not in stderr  # no traceback from inside the server
+    assert "started ok" not in process.output("stdout")  # nothing was consumed
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_each_process_listens_on_the_port_plus_its_index() -> None:
+    # The supervisor of `doozer run --processes N` sets DOOZER_PROCESS_INDEX
+    # (0-based) in each child.
+    expected = free_port()
+    env = {"DOOZER_PROMETHEUS_PORT": str(expected - 2), "DOOZER_PROCESS_INDEX": "2"}
+    with running(["ok"], extra_env=env) as (process, port):
+        assert port == expected
+        assert get(port, "/livez")[0] == 200
+        process.signal(signal.SIGTERM)
+        assert process.finish() == 0
