@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 import types
 from typing import Any
@@ -217,6 +218,24 @@ async def test_backoff_formula_with_the_recorded_delay(make_app: MakeApp) -> Non
         for retries_so_far in range(5):
             assert await retried(app, message)
             assert message["_retry"]["delay"] == pytest.approx(0.001 * 3**retries_so_far)
+
+
+@pytest.mark.parametrize(
+    ("delay", "backoff", "expected"),
+    [(0, 2, 0.0), (0.0, 2.0, 0.0), (5, 0, 0.0), (1, 2, math.inf), (1.0, 2.0, math.inf)],
+)
+async def test_delays_after_very_many_retries_do_not_overflow(
+    make_app: MakeApp, delay: float, backoff: float, expected: float
+) -> None:
+    """RETRY_DELAY 0 with a backoff, retried forever: no OverflowError after ~1,000 retries."""
+    app = make_app(RETRY_DELAY=delay, RETRY_BACKOFF=backoff)
+    Retry(app)
+    message: dict[str, Any] = {"_retry": {"count": 5000, "start_time": time.time(), "delay": 0}}
+    async with running(app):
+        outcome = await fail(app, message)
+        assert isinstance(outcome, RetryLater)
+        assert outcome.delay == expected
+        assert outcome.attempt == 5002
 
 
 async def test_deciding_never_waits_out_the_delay(
