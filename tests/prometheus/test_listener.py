@@ -60,3 +60,27 @@ def test_each_process_listens_on_the_port_plus_its_index() -> None:
         assert get(port, "/livez")[0] == 200
         process.signal(signal.SIGTERM)
         assert process.finish() == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the supervisor of --processes does not set DOOZER_PROCESS_INDEX in its children yet",
+)
+def test_doozer_run_processes_serves_one_port_per_process() -> None:
+    base = free_port()
+    env = {
+        "DOOZER_TEST_MESSAGES": "ok,ok,ok,ok",
+        "DOOZER_PROMETHEUS_HOST": "127.0.0.1",
+        "DOOZER_PROMETHEUS_PORT": str(base),
+    }
+    process = doozer("run", "tests.prometheus.service", "--processes", "2", cwd=ROOT, env=env)
+    try:
+        first = process.wait_for_match(r"^listening (\d+)$", "stdout", timeout=10)
+        second = process.wait_for_match(r"^listening (\d+)$", "stdout", timeout=10, count=2)
+        assert {int(first.group(1)), int(second.group(1))} == {base, base + 1}
+        for port in (base, base + 1):
+            assert get(port, "/readyz") == (200, "ready\n")
+        process.signal(signal.SIGTERM)
+        assert process.finish() == 0
+    finally:
+        process.kill()
