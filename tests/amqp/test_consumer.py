@@ -27,6 +27,18 @@ def open_app(broker: Broker, **settings: Any) -> tuple[Application, AMQP]:
     return app, amqp
 
 
+async def start(app: Application) -> None:
+    """Run the startup callbacks (AMQP's opens the connection), as serve() does."""
+    for startup in app.callbacks.startup:
+        await startup(app)
+
+
+async def stop(app: Application) -> None:
+    """Run the teardown callbacks (AMQP's closes the connection)."""
+    for teardown in app.callbacks.teardown:
+        await teardown(app)
+
+
 async def ready(broker: Broker) -> int:
     connection = await aio_pika.connect(broker.url)
     try:
@@ -44,7 +56,7 @@ def test_a_cancelled_read_takes_nothing_and_pauses(broker: Broker) -> None:
     consumer = amqp.consumer()
 
     async def main() -> None:
-        await amqp._open(app)
+        await start(app)
         try:
             first = await consumer.read()
             assert first.body == b"a"
@@ -60,7 +72,7 @@ def test_a_cancelled_read_takes_nothing_and_pauses(broker: Broker) -> None:
             assert second.body == b"b"
             await second.ack()
         finally:
-            await amqp._close(app)
+            await stop(app)
 
     asyncio.run(main())
     assert broker.counts(broker.name()) == (0, 0)
@@ -73,16 +85,16 @@ def test_unread_messages_go_back_when_closing(broker: Broker) -> None:
     consumer = amqp.consumer()
 
     async def main() -> list[int]:
-        await amqp._open(app)
+        await start(app)
         try:
             message = await consumer.read()
             await message.ack()
             await asyncio.sleep(0.2)
-            held = consumer._waiting.qsize()
-            await consumer._close()
+            held = consumer.pending
+            await consumer.close()
             return [held, await ready(broker)]
         finally:
-            await amqp._close(app)
+            await stop(app)
 
     held, returned = asyncio.run(main())
     assert held == 5  # the prefetch count (the one read was acknowledged)
@@ -97,7 +109,7 @@ def test_settling_a_message_twice_is_refused(broker: Broker) -> None:
     app, amqp = open_app(broker)
 
     async def main() -> None:
-        await amqp._open(app)
+        await start(app)
         try:
             message = await amqp.consumer().read()
             await message.nack(requeue=True)
@@ -105,7 +117,7 @@ def test_settling_a_message_twice_is_refused(broker: Broker) -> None:
             with pytest.raises(RuntimeError, match="settled already"):
                 await message.ack()
         finally:
-            await amqp._close(app)
+            await stop(app)
 
     asyncio.run(main())
     assert [m.body for m in broker.drain(broker.name())] == [b"once"]

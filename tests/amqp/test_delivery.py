@@ -11,9 +11,11 @@ import pytest
 from doozer import Abort, Application
 from doozer.amqp import (
     AMQP,
+    ATTEMPT_HEADER,
     ERROR_HEADER,
     ERROR_TYPE_HEADER,
     FAILED_AT_HEADER,
+    FIRST_FAILURE_HEADER,
     ORIGINAL_ROUTING_KEY_HEADER,
     RETRY_HEADER,
     Message,
@@ -182,11 +184,14 @@ def test_rejected_messages_are_dead_lettered_by_the_broker(broker: Broker) -> No
 
 def test_retry_state_travels_in_headers(broker: Broker) -> None:
     broker.declare_inbound(broker.name())
-    broker.publish(broker.name(), [b"flaky"])
-    deliveries: list[tuple[float, dict[str, Any] | None]] = []
+    broker.queues.update(broker.name(f".delay.{ms}") for ms in (200, 400))
+    broker.publish(broker.name(), [b"flaky"], {"trace": "abc"})
+    deliveries: list[tuple[float, int, float | None, dict[str, Any]]] = []
 
     async def process(app: Application, message: Message) -> None:
-        deliveries.append((time.monotonic(), message._retry and dict(message._retry)))
+        deliveries.append(
+            (time.monotonic(), message.attempt, message.first_failure, dict(message.headers))
+        )
         if len(deliveries) == 3:
             stop_soon(app)
         raise RetryableException("not yet")
@@ -195,46 +200,51 @@ def test_retry_state_travels_in_headers(broker: Broker) -> None:
     Retry(app, callback=amqp.republish, threshold=2, delay=0.2, backoff=2)
     run_app(app)
 
-    states = [state for _, state in deliveries]
-    assert states[0] is None
-    assert states[1] is not None
-    assert states[2] is not None
-    assert (states[1]["count"], states[1]["delay"]) == (1, 0.2)
-    assert (states[2]["count"], states[2]["delay"]) == (2, 0.4)
-    assert states[1]["start_time"] == states[2]["start_time"]
-    assert abs(states[1]["start_time"] - time.time()) < 30  # not rounded away
-    times = [when for when, _ in deliveries]
+    attempts = [attempt for _, attempt, _, _ in deliveries]
+    assert attempts == [1, 2, 3]
+    first_failures = [first for _, _, first, _ in deliveries]
+    assert first_failures[0] is None
+    assert first_failures[1] == first_failures[2]
+    assert first_failures[1] is not None
+    assert abs(first_failures[1] - time.time()) < 30
+    headers = deliveries[2][3]
+    assert headers["trace"] == "abc"
+    assert headers[ATTEMPT_HEADER] == "3"
+    assert float(headers[FIRST_FAILURE_HEADER]) == first_failures[1]
+    assert RETRY_HEADER not in headers  # no longer written
+    times = [when for when, _, _, _ in deliveries]
     assert times[1] - times[0] >= 0.2
     assert times[2] - times[1] >= 0.4
-    # Retries exhausted: the third failure is dead-lettered, with the count.
+    # Retries exhausted: the third failure is dead-lettered, with the attempt.
     [dead] = broker.drain(broker.name(".dead"))
     assert dead.headers[ERROR_HEADER] == "RetryableException: not yet"
-    assert dead.headers[RETRY_HEADER]["count"] == 2
+    assert dead.headers[ATTEMPT_HEADER] == "3"
     assert broker.counts(broker.name()) == (0, 0)
 
 
 def test_retry_through_a_replacing_preprocessor(broker: Broker) -> None:
+    # Retry reads the attempt from the delivery, whatever the preprocessors
+    # made of it: the payload carries no retry state.
     broker.declare_inbound(broker.name())
     broker.publish(broker.name(), [b"7"])
-    counts: list[int] = []
+    seen: list[dict[str, Any]] = []
 
     async def process(app: Application, message: dict[str, Any]) -> None:
-        counts.append(message["_retry"]["count"] if message["_retry"] else 0)
-        if len(counts) == 2:
+        seen.append(message)
+        if len(seen) == 2:
             stop_soon(app)
             return
         raise RetryableException("again")
 
-    app, amqp = make_app(broker, process)
+    app, _ = make_app(broker, process)
 
     @app.message_preprocessor
     async def decode(app: Application, message: Message) -> dict[str, Any]:
-        # Carry the retry state over, where Retry looks for it in a mapping.
-        return {"number": int(message.body), "_retry": message._retry}
+        return {"number": int(message.body), "attempt": message.attempt}
 
-    Retry(app, callback=amqp.republish, threshold=3)
+    Retry(app, threshold=3)
     run_app(app)
-    assert counts == [0, 1]
+    assert seen == [{"number": 7, "attempt": 1}, {"number": 7, "attempt": 2}]
     assert broker.counts(broker.name()) == (0, 0)
     assert broker.drain(broker.name(".dead")) == []
 
@@ -263,7 +273,7 @@ def test_inbound_exchange_bindings(broker: Broker) -> None:
             await producer.publish(b"event", routing_key=key, mandatory=False)
 
     run_app(app)
-    assert sorted(received) == ["invoice.paid", "order.new"]
+    assert sorted(key or "" for key in received) == ["invoice.paid", "order.new"]
 
 
 def test_an_unreachable_broker_fails_at_startup(broker: Broker) -> None:

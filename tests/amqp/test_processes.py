@@ -161,11 +161,12 @@ def test_reconnects_after_the_server_closes_the_connection(broker: Broker, tmp_p
         service.kill()
     done = processed(output)
     counts = Counter(n for n, _ in done)
-    # In flight at the loss: processed again, flagged as redelivered. Those
-    # only read ahead were skipped, not processed twice.
+    # In flight at the loss, or finished with their acknowledgement still in
+    # the batch: processed again, flagged as redelivered, at most the prefetch
+    # count. Those only read ahead were skipped, not processed twice.
     again = {n for n, c in counts.items() if c > 1}
     assert 5 in again
-    assert len(again) <= 2  # one per worker
+    assert len(again) <= 4  # the prefetch count
     assert again <= {n for n, redelivered in done if redelivered}
     assert any("Could not acknowledge" in line for line in service.stderr)
     assert broker.counts(broker.name()) == (0, 0)

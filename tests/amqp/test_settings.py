@@ -29,21 +29,31 @@ def test_dead_letter_queue_defaults_to_the_inbound_queue_name() -> None:
     assert amqp._config.dead_letter_queue == "failed"
 
 
-def test_callbacks_are_registered_where_they_must_run() -> None:
+def test_hooks_are_registered_in_their_order() -> None:
     app = make(AMQP_INBOUND_QUEUE="jobs")
 
     @app.startup
     async def before(app: Application) -> None: ...
 
-    @app.message_preprocessor
-    async def decode(app: Application, message: Any) -> Any: ...
+    @app.teardown
+    async def cleanup(app: Application) -> None: ...
 
-    amqp = AMQP(app)
-    assert app.callbacks.startup[0] == amqp._open
-    assert app.callbacks.message_preprocessor[0] == amqp._track
-    assert app.callbacks.error[-1] == amqp._on_error
-    assert app.callbacks.message_acknowledgement[-1] == amqp._acknowledge
-    assert app.callbacks.teardown[-1] == amqp._close
+    AMQP(app)
+
+    @app.startup
+    async def after(app: Application) -> None: ...
+
+    @app.teardown
+    async def late_cleanup(app: Application) -> None: ...
+
+    # The connection opens before every other startup callback and closes
+    # after every other teardown callback, whatever the registration order.
+    startup, teardown = list(app.callbacks.startup), list(app.callbacks.teardown)
+    assert startup[1:] == [before, after]
+    assert teardown[:2] == [cleanup, late_cleanup]
+    assert len(startup) == len(teardown) == 3
+    assert len(app.callbacks.message_wrapper) == 1
+    assert list(app.callbacks.error) == []  # the engine logs failures
 
 
 def test_consumer_needs_the_inbound_queue() -> None:
@@ -111,7 +121,7 @@ def test_prefetch_count() -> None:
 async def test_publish_result_wants_bytes_or_text() -> None:
     app = make()
     amqp = AMQP(app)
-    with pytest.raises(TypeError, match="bytes or strings, not dict"):
+    with pytest.raises(TypeError, match=r"bytes, strings or doozer\.amqp\.Result, not dict"):
         await amqp.publish_result(app, {"a": 1})
 
 
@@ -119,4 +129,4 @@ async def test_republish_wants_an_amqp_message() -> None:
     app = make(AMQP_INBOUND_QUEUE="jobs")
     amqp = AMQP(app)
     with pytest.raises(TypeError, match="read by AMQP's consumer"):
-        await amqp.republish(app, {"_retry": {"count": 1}})
+        await amqp.republish(app, {"body": "not a delivery"})

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage, AbstractQueue
 
-from ._link import LOST
-from ._message import Message
+from ._link import LOST, Link
+from ._message import Message, Settle
+from ._session import Session
 
 if TYPE_CHECKING:
-    from ._extension import AMQP
     from ._settings import Settings
 
 __all__ = ["Consumer"]
@@ -29,29 +31,41 @@ class Consumer:
     it had not started). The next :meth:`read` resumes consumption.
     """
 
-    def __init__(self, amqp: AMQP, settings: Settings) -> None:
-        self._amqp = amqp
+    def __init__(
+        self,
+        link: Link,
+        settings: Settings,
+        settle: Settle,
+        logger: logging.Logger,
+        prefetch_count: Callable[[], int],
+    ) -> None:
+        self._link = link
         self._settings = settings
-        self._reset()
+        self._settle = settle
+        self._logger = logger
+        self._prefetch_count = prefetch_count
+        self.reset()
 
-    def _reset(self) -> None:
+    def reset(self) -> None:
         """Start afresh (each time the application starts, on its own event loop)."""
         self._waiting: asyncio.Queue[Message] = asyncio.Queue()
         self._channel: AbstractChannel | None = None
+        self._session: Session | None = None
         self._queue: AbstractQueue | None = None
         self._tag: str | None = None
-        self._generation = 0
         self._paused = False
         self._pausing: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} queue={self._settings.inbound_queue!r}>"
 
-    async def read(self) -> Message:
-        """Return the next message, waiting for one if need be.
+    @property
+    def pending(self) -> int:
+        """How many messages the broker sent ahead that wait here to be read."""
+        return self._waiting.qsize()
 
-        :raises ConnectionError: if the application's AMQP connection is not open.
-        """
+    async def read(self) -> Message:
+        """Return the next message, waiting for one if need be."""
         if self._paused:
             await self._resume()
         while True:
@@ -62,18 +76,20 @@ class Consumer:
                 raise
             if not message.stale:
                 return message
-            # Came on a connection that is gone: the broker redelivers it.
-
-    def _is_current(self, generation: int) -> bool:
-        channel = self._channel
-        return generation == self._generation and channel is not None and not channel.is_closed
+            self._logger.info(
+                "Returned %r to the broker unprocessed: the connection it came on was lost",
+                message,
+            )
 
     # -- called by the link on every (re)connection -------------------------
 
-    async def _setup(self, connection: AbstractConnection, generation: int) -> None:
+    async def attach(self, connection: AbstractConnection, generation: int) -> None:
+        """Open the consuming channel on a new connection, declare, and consume."""
         settings = self._settings
+        await self._detach()
         channel = await connection.channel(publisher_confirms=False)
-        await channel.set_qos(prefetch_count=self._amqp.prefetch_count)
+        prefetch = self._prefetch_count()
+        await channel.set_qos(prefetch_count=prefetch)
         await channel.declare_queue(settings.dead_letter_queue, durable=True)
         arguments: dict[str, Any] = {
             "x-dead-letter-exchange": "",
@@ -89,32 +105,58 @@ class Consumer:
             )
             for key in settings.inbound_routing_keys:
                 await queue.bind(exchange, key)
-        link = self._amqp._live_link
+        session = Session(
+            await channel.get_underlay_channel(),
+            generation,
+            # A batch must fill up before the prefetch window does, or the
+            # broker waits for acknowledgements that wait for more messages.
+            min(settings.ack_batch_size, max(1, prefetch // 2)),
+            settings.ack_batch_interval,
+        )
+        link = self._link
 
         def on_close(_sender: object, exc: BaseException | None = None) -> None:
+            session.lost = True
             link.reconnect(generation, f"the consuming channel closed: {exc!r}")
 
         channel.close_callbacks.add(on_close)
-        # Whatever still waits here came on the old connection, which took
-        # it back with it: drop it before the broker delivers it again.
-        while not self._waiting.empty():
-            self._waiting.get_nowait()
-        self._channel, self._queue, self._generation = channel, queue, generation
+        self._channel, self._queue, self._session = channel, queue, session
         self._tag = None
         if not self._paused:
             await self._consume()
 
+    async def _detach(self) -> None:
+        """Let go of the previous channel: flush its acknowledgements if it is still open."""
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+        # Whatever still waits here came on the old channel, which the broker
+        # took back with it: drop it before the broker delivers it again.
+        dropped = 0
+        while not self._waiting.empty():
+            self._waiting.get_nowait()
+            dropped += 1
+        if dropped:
+            self._logger.info(
+                "Returned %d read-ahead message(s) to the broker unprocessed: the connection "
+                "they came on was lost",
+                dropped,
+            )
+
     async def _consume(self) -> None:
         assert self._queue is not None
-        generation = self._generation
+        assert self._session is not None
+        session = self._session
         waiting = self._waiting
+        settle = self._settle
 
         async def deliver(incoming: AbstractIncomingMessage) -> None:
-            if self._paused or generation != self._generation:
+            if self._paused or session.stale:
                 with contextlib.suppress(*LOST):
                     await incoming.nack(requeue=True)
                 return
-            waiting.put_nowait(Message(incoming, self, generation))
+            session.delivered(incoming.delivery_tag or 0)
+            waiting.put_nowait(Message(incoming, session, settle))
 
         self._tag = await self._queue.consume(deliver)
 
@@ -139,7 +181,7 @@ class Consumer:
                     await message.nack(requeue=True)
                     returned += 1
             if returned:
-                self._amqp.app.logger.info(
+                self._logger.info(
                     "Returned %d unread message(s) to the queue %r",
                     returned,
                     self._settings.inbound_queue,
@@ -152,11 +194,14 @@ class Consumer:
             await self._pausing
             self._pausing = None
         self._paused = False
-        if self._amqp._live_link.ready and self._tag is None:
+        if self._link.ready and self._tag is None and self._queue is not None:
             await self._consume()
 
-    async def _close(self) -> None:
-        """Stop consuming and hand back unread messages (at teardown)."""
+    async def close(self) -> None:
+        """Stop consuming, hand back unread messages, send the acknowledgements owed."""
         self._pause()
         if self._pausing is not None:
             await self._pausing
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()

@@ -1,58 +1,38 @@
-"""The :class:`AMQP` extension: connection, callbacks, acknowledgement, dead letters."""
+"""The :class:`AMQP` extension: wires the connection, consumer, producers and settlement."""
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Mapping, MutableMapping
-from contextvars import ContextVar
-from datetime import datetime, timezone
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from aio_pika.abc import AbstractConnection
 
-from doozer import Abort, Extension
+from doozer import Extension
+from doozer import headers as names
+from doozer.outcomes import Outcome, Unfinished
 
 from ._consumer import Consumer
 from ._link import LOST, Link
-from ._message import RETRY_HEADER, Message, encode_retry_state
-from ._producer import Producer
+from ._message import RETRY_HEADER, Message
+from ._producer import Producer, Result
 from ._settings import DEFAULTS, Settings, resolve
+from ._settle import Settler
 
 if TYPE_CHECKING:
     from doozer import Application
 
-__all__ = [
-    "AMQP",
-    "ERROR_HEADER",
-    "ERROR_TYPE_HEADER",
-    "FAILED_AT_HEADER",
-    "FALLBACK_PREFETCH_COUNT",
-    "ORIGINAL_EXCHANGE_HEADER",
-    "ORIGINAL_ROUTING_KEY_HEADER",
-]
-
-#: Dead letters: ``"ExceptionType: message"`` of the failure.
-ERROR_HEADER = "x-doozer-error"
-#: Dead letters: the failure's exception class, as ``module.QualifiedName``.
-ERROR_TYPE_HEADER = "x-doozer-error-type"
-#: Dead letters: when the message failed (ISO 8601, UTC).
-FAILED_AT_HEADER = "x-doozer-failed-at"
-#: Dead letters: the exchange the message was first published to.
-ORIGINAL_EXCHANGE_HEADER = "x-doozer-original-exchange"
-#: Dead letters: the routing key the message was first published with.
-ORIGINAL_ROUTING_KEY_HEADER = "x-doozer-original-routing-key"
+__all__ = ["AMQP", "FALLBACK_PREFETCH_COUNT"]
 
 #: ``AMQP_PREFETCH_COUNT`` when it is None and the number of workers is unknown.
 FALLBACK_PREFETCH_COUNT = 20
 
-_MAX_REASON = 4000
-
-# Each worker task runs a message's preprocessors, callback, error callbacks
-# and acknowledgement callbacks in turn, in its own context: these hold the
-# delivery it is processing (set by the first preprocessor) and the failure
-# an error callback saw (read by the acknowledgement callback).
-_current: ContextVar[Message | None] = ContextVar("doozer_amqp_current", default=None)
-_failure: ContextVar[BaseException | None] = ContextVar("doozer_amqp_failure", default=None)
+#: Where AMQP's startup and teardown callbacks and its message wrapper sit.
+STARTUP_ORDER = -1000
+TEARDOWN_ORDER = 1000
+WRAPPER_ORDER = -1100  # outside tracing (-1000): a stale delivery is not processed at all
 
 
 class AMQP(Extension):
@@ -60,18 +40,18 @@ class AMQP(Extension):
 
     Initializing it on an application registers:
 
-    * a startup callback (run first) that opens the connection, declares the
-      queues and exchanges, and starts consuming, and a teardown callback
-      (moved to run last) that hands unread messages back and closes it;
-    * a message preprocessor (put first) that remembers, per worker, which
-      delivery is being processed, so that error callbacks and
-      ``RETRY_CALLBACK`` can find it even after other preprocessors have
-      replaced the message;
-    * an error callback (appended) that logs the failure and marks the
-      delivery for the dead-letter queue;
-    * an acknowledgement callback (appended) that acknowledges each
-      delivery once Doozer finished it, after publishing a failed one to
-      ``AMQP_DEAD_LETTER_QUEUE``.
+    * a startup callback (``order=-1000``, so before yours) that opens the
+      connection, declares the queues and exchanges, and starts consuming,
+      and a teardown callback (``order=1000``, after yours) that hands unread
+      messages back, sends the acknowledgements owed and closes it;
+    * a message wrapper (``order=-1100``) that does not process a message
+      whose connection was lost meanwhile (the broker delivers it again):
+      its outcome is :class:`~doozer.outcomes.Unfinished`.
+
+    Each message the consumer reads is a :class:`~doozer.amqp.Message`, a
+    :class:`doozer.types.Delivery` that Doozer settles with its outcome:
+    acknowledged, dead-lettered, retried later through a delay queue, or
+    returned (see :doc:`/amqp`).
 
     :param app: the application to initialize, if known yet.
     """
@@ -82,15 +62,24 @@ class AMQP(Extension):
     def __init__(self, app: Application | None = None) -> None:
         self._settings: Settings | None = None
         self._link: Link | None = None
+        self._settler: Settler | None = None
         self._consumer: Consumer | None = None
+        # The inbound message each worker task is processing, for publish_result.
+        self._processing: dict[asyncio.Task[Any], Message] = {}
         super().__init__(app)
+
+    def __repr__(self) -> str:
+        queue = self._settings.inbound_queue if self._settings else None
+        url = self._settings.safe_url if self._settings else None
+        return f"<{type(self).__name__} url={url!r} queue={queue!r}>"
 
     def init_app(self, app: Application) -> None:
         """Check the ``AMQP_*`` settings and register the callbacks.
 
         :param app: the application to initialize.
         :raises TypeError: if a setting has the wrong type.
-        :raises ValueError: if a setting has a wrong value.
+        :raises ValueError: if a setting has a wrong value (``AMQP_URL`` that
+            is not an ``amqp://`` or ``amqps://`` URL with a host, say).
         :raises RuntimeError: if this instance, or another AMQP, already
             initialized an application.
         """
@@ -100,14 +89,22 @@ class AMQP(Extension):
             raise RuntimeError(f"AMQP is already initialized on {app!r}")
         for key, value in DEFAULTS.items():
             app.settings.setdefault(key, value)
-        self._settings = resolve(app.settings)
+        settings = self._settings = resolve(app.settings)
         super().init_app(app)
-        callbacks = app.callbacks
-        callbacks.startup.insert(0, self._open)
-        callbacks.message_preprocessor.insert(0, self._track)
-        callbacks.error.append(self._on_error)
-        callbacks.message_acknowledgement.append(self._acknowledge)
-        callbacks.teardown.append(self._close)
+        link = self._link = Link(
+            settings.url,
+            f"{app.name} (doozer, pid {os.getpid()})",
+            app.logger,
+            settings.reconnect_delay,
+            settings.reconnect_max_delay,
+            settings.publish_timeout,
+        )
+        self._settler = Settler(link, settings, app.logger)
+        if settings.outbound_exchange or settings.outbound_queue:
+            link.hooks.append(self._declare_outbound)
+        app.startup(self._open, order=STARTUP_ORDER)
+        app.teardown(self._close, order=TEARDOWN_ORDER)
+        app.message_wrapper(self._wrap, order=WRAPPER_ORDER)
 
     @property
     def _config(self) -> Settings:
@@ -119,9 +116,8 @@ class AMQP(Extension):
     @property
     def _live_link(self) -> Link:
         if self._link is None:
-            raise RuntimeError(
-                "the AMQP connection is not open: it opens when the application starts"
-            )
+            self.app  # noqa: B018 - raises the explanatory RuntimeError
+        assert self._link is not None
         return self._link
 
     @property
@@ -156,7 +152,12 @@ class AMQP(Extension):
                     "AMQP.consumer() needs the AMQP_INBOUND_QUEUE setting: "
                     "set app.settings['AMQP_INBOUND_QUEUE'] before initializing AMQP"
                 )
-            self._consumer = Consumer(self, settings)
+            assert self._settler is not None
+            link = self._live_link
+            self._consumer = Consumer(
+                link, settings, self._settler, self.app.logger, lambda: self.prefetch_count
+            )
+            link.hooks.append(self._consumer.attach)
         return self._consumer
 
     def producer(self, exchange: str | None = None, routing_key: str | None = None) -> Producer:
@@ -168,7 +169,7 @@ class AMQP(Extension):
         """
         settings = self._config
         return Producer(
-            self,
+            self._live_link,
             settings.outbound_exchange if exchange is None else exchange,
             settings.outbound_routing_key if routing_key is None else routing_key,
         )
@@ -176,182 +177,117 @@ class AMQP(Extension):
     async def publish_result(self, app: Application, result: Any) -> Any:
         """A result postprocessor that publishes each result, then passes it on.
 
-        Results must be bytes or strings (encode them in an earlier
-        postprocessor); they go to ``AMQP_OUTBOUND_EXCHANGE`` with
-        ``AMQP_OUTBOUND_ROUTING_KEY``::
+        A result is bytes, a string, or a :class:`~doozer.amqp.Result` that
+        also sets the routing key, headers, content type, correlation id or
+        message id. It goes to ``AMQP_OUTBOUND_EXCHANGE`` with
+        ``AMQP_OUTBOUND_ROUTING_KEY`` by default, and carries the
+        correlation id of the message it was made from unless it sets one::
 
             app.result_postprocessor(amqp.publish_result)
 
-        :raises TypeError: if a result is neither bytes nor a string.
+        :raises TypeError: if a result is none of those.
+        :raises UnroutableError: if no queue is bound for it.
+        :raises TimeoutError: if publishing took longer than ``AMQP_PUBLISH_TIMEOUT``.
         """
-        if not isinstance(result, (bytes, bytearray, memoryview, str)):
+        if isinstance(result, Result):
+            spec = result
+        elif isinstance(result, (bytes, bytearray, memoryview, str)):
+            spec = Result(result if isinstance(result, str) else bytes(result))
+        else:
             raise TypeError(
-                f"publish_result() publishes bytes or strings, not {type(result).__name__}: "
-                "serialize results in a result postprocessor registered before it"
+                f"publish_result() publishes bytes, strings or doozer.amqp.Result, not "
+                f"{type(result).__name__}: serialize results in a result postprocessor "
+                "registered before it"
             )
-        await self.producer().publish(result if isinstance(result, str) else bytes(result))
+        correlation_id = spec.correlation_id
+        if correlation_id is None:
+            task = asyncio.current_task()
+            inbound = self._processing.get(task) if task is not None else None
+            correlation_id = inbound.correlation_id if inbound is not None else None
+        await self.producer().publish(
+            spec.body,
+            spec.routing_key,
+            spec.headers,
+            message_id=spec.message_id,
+            content_type=spec.content_type,
+            correlation_id=correlation_id,
+        )
         return result
 
     async def republish(self, app: Application, message: Any) -> None:
-        """A ``RETRY_CALLBACK`` for :mod:`doozer.contrib.retry`.
+        """Publish a copy of *message* at the end of ``AMQP_INBOUND_QUEUE`` now.
 
-        Publishes a copy of the delivery to the end of ``AMQP_INBOUND_QUEUE``
-        with the retry state in its ``x-doozer-retry`` header; Retry then
-        aborts the message, so the original is acknowledged. Retry waits
-        ``RETRY_DELAY`` (and its backoff) before calling it, while the
-        original stays unacknowledged, so a crash during the wait loses
-        nothing.
+        The copy counts as the next attempt (its ``x-doozer-attempt`` header
+        is one more). :mod:`doozer.contrib.retry` does not need it any more
+        (a retried :class:`~doozer.amqp.Message` waits in a delay queue), but
+        ``Retry(app, callback=amqp.republish)`` keeps working. The original
+        still needs settling (Doozer does that).
 
         :raises TypeError: if *message* did not come from this extension's consumer.
         """
-        original = self._original(message)
-        if original is None:
+        if not isinstance(message, Message):
             raise TypeError(
                 f"AMQP.republish() retries messages read by AMQP's consumer, not {message!r}"
             )
-        state = _retry_state(message) if message is not original else None
-        if state is None:
-            state = original._retry or {}
-        headers = {
-            **original.headers,
-            RETRY_HEADER: encode_retry_state(state),
-        }
-        if original.stale:
-            self.app.logger.warning(
-                "Not retrying %r: its connection was lost, so the broker delivers it again",
-                original,
-            )
-            return
+        headers = {key: value for key, value in message.headers.items() if key != RETRY_HEADER}
+        headers[names.ATTEMPT] = str(message.attempt + 1)
+        headers[names.FIRST_FAILURE] = repr(message.first_failure or time.time())
         try:
             await self._live_link.publish(
-                "", self._config.inbound_queue or "", original._copy(headers), again=False
+                "", self._config.inbound_queue or "", message.copy(headers), again=False
             )
         except LOST as exc:
             self.app.logger.warning(
-                "Could not retry %r, the connection was lost (%r); the broker delivers it again",
-                original,
+                "Could not republish %r, the connection was lost (%r); the broker delivers it "
+                "again",
+                message,
                 exc,
             )
 
     # -- the registered callbacks -------------------------------------------
 
     async def _open(self, app: Application) -> None:
-        settings = self._config
-        link = Link(
-            settings.url,
-            f"{app.name} (doozer, pid {os.getpid()})",
-            app.logger,
-            settings.reconnect_delay,
-            settings.reconnect_max_delay,
-        )
-        if settings.outbound_exchange:
-            link.hooks.append(self._declare_outbound)
         if self._consumer is not None:
-            self._consumer._reset()
-            link.hooks.append(self._consumer._setup)
-        self._link = link
-        await link.open()
-        # Teardown callbacks registered after AMQP(app) may still publish:
-        # close the connection after them.
-        teardown = app.callbacks.teardown
-        if self._close in teardown:
-            teardown.remove(self._close)
-            teardown.append(self._close)
+            self._consumer.reset()
+        await self._live_link.open()
 
     async def _close(self, app: Application) -> None:
-        link, self._link = self._link, None
-        if link is None:
-            return
+        link = self._live_link
         try:
             if self._consumer is not None:
-                await self._consumer._close()
+                await self._consumer.close()
         finally:
             await link.close()
 
     async def _declare_outbound(self, connection: AbstractConnection, generation: int) -> None:
         settings = self._config
         channel = await connection.channel(publisher_confirms=False)
-        await channel.declare_exchange(
-            settings.outbound_exchange, settings.exchange_type, durable=True
-        )
-        await channel.close()
-
-    async def _track(self, app: Application, message: Any) -> Any:
-        _failure.set(None)
-        if not isinstance(message, Message):
-            _current.set(None)
-            return message
-        _current.set(message)
-        if message.stale:
-            # Read ahead before the connection was lost: the broker delivers
-            # it again, so processing it now would only make a duplicate.
-            raise Abort("message.stale", message)
-        return message
-
-    def _original(self, message: Any) -> Message | None:
-        if isinstance(message, Message) and message._consumer is self._consumer:
-            return message
-        return _current.get()
-
-    async def _on_error(self, app: Application, message: Any, exc: Exception) -> None:
-        _failure.set(exc)
-        original = self._original(message)
-        if original is not None:
-            original._failure = exc
-        app.logger.error(
-            "Error processing message %r; it goes to the dead-letter queue %r",
-            message if original is None else original,
-            self._config.dead_letter_queue,
-            exc_info=exc,
-        )
-
-    async def _acknowledge(self, app: Application, message: Any) -> None:
-        if not isinstance(message, Message) or message._consumer is not self._consumer:
-            return
-        failure = message._failure or _failure.get()
-        _failure.set(None)
-        if _current.get() is message:
-            _current.set(None)
-        if message.settled:
-            return
-        if message.stale:
-            app.logger.warning(
-                "Could not acknowledge %r: its connection was lost, so the broker delivers it "
-                "again",
-                message,
-            )
-            return
         try:
-            if failure is not None:
-                await self._dead_letter(message, failure)
-            await message.ack()
-        except LOST as exc:
-            app.logger.warning(
-                "Could not acknowledge %r: the connection was lost (%r), so the broker "
-                "delivers it again",
-                message,
-                exc,
-            )
+            exchange = None
+            if settings.outbound_exchange:
+                exchange = await channel.declare_exchange(
+                    settings.outbound_exchange, settings.exchange_type, durable=True
+                )
+            if settings.outbound_queue:
+                queue = await channel.declare_queue(settings.outbound_queue, durable=True)
+                if exchange is not None:
+                    await queue.bind(exchange, settings.outbound_routing_key or "")
+        finally:
+            await channel.close()
 
-    async def _dead_letter(self, message: Message, exc: BaseException) -> None:
-        kind = type(exc)
-        headers = {
-            **message.headers,
-            ERROR_HEADER: f"{kind.__name__}: {exc}"[:_MAX_REASON],
-            ERROR_TYPE_HEADER: f"{kind.__module__}.{kind.__qualname__}",
-            FAILED_AT_HEADER: datetime.now(timezone.utc).isoformat(),
-            ORIGINAL_EXCHANGE_HEADER: message.exchange or "",
-            ORIGINAL_ROUTING_KEY_HEADER: message.routing_key or "",
-        }
-        await self._live_link.publish(
-            "", self._config.dead_letter_queue, message._copy(headers), again=False
-        )
-
-
-def _retry_state(message: Any) -> Mapping[str, Any] | None:
-    state = (
-        message.get("_retry")
-        if isinstance(message, MutableMapping)
-        else getattr(message, "_retry", None)
-    )
-    return state if isinstance(state, Mapping) else None
+    async def _wrap(
+        self, app: Application, message: Any, process: Callable[[], Awaitable[Outcome]]
+    ) -> Outcome:
+        if not isinstance(message, Message):
+            return await process()
+        if message.stale:
+            # Read ahead before its connection was lost: the broker delivers
+            # it again, so processing it now would only make a duplicate.
+            return Unfinished("connection lost")
+        task = asyncio.current_task()
+        assert task is not None
+        self._processing[task] = message
+        try:
+            return await process()
+        finally:
+            del self._processing[task]

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
@@ -36,13 +37,20 @@ class Link:
     """
 
     def __init__(
-        self, url: str, name: str, logger: logging.Logger, min_delay: float, max_delay: float
+        self,
+        url: str,
+        name: str,
+        logger: logging.Logger,
+        min_delay: float,
+        max_delay: float,
+        publish_timeout: float = 30.0,
     ) -> None:
         self.url = url
         self.name = name
         self.logger = logger
         self.min_delay = min_delay
         self.max_delay = max_delay
+        self.publish_timeout = publish_timeout
         self.generation = 0
         self.hooks: list[Hook] = []
         self.connection: AbstractConnection | None = None
@@ -63,6 +71,8 @@ class Link:
     async def open(self) -> None:
         """Connect for the first time; a failure here is raised, not retried."""
         self._closing = False
+        self._ready = asyncio.Event()  # on this run's event loop
+        self._lost = asyncio.Event()
         try:
             await self._connect()
         except LOST as exc:
@@ -167,6 +177,7 @@ class Link:
         message: aio_pika.Message,
         mandatory: bool = True,
         again: bool = True,
+        timeout: float | None = None,
     ) -> None:
         """Publish and wait for the broker's confirmation.
 
@@ -174,7 +185,29 @@ class Link:
         again once connected: at least once, so a duplicate is possible.
         Without, the error is raised (for copies of a delivery, which the
         broker delivers again anyway when the connection is lost).
+
+        The whole of it, waiting for a connection included, is bounded by
+        *timeout* (by default the link's publish timeout): :class:`TimeoutError`.
         """
+        limit = self.publish_timeout if timeout is None else timeout
+        try:
+            await asyncio.wait_for(
+                self._publish(exchange, routing_key, message, mandatory, again), limit
+            )
+        except asyncio.TimeoutError:
+            raise TimeoutError(
+                f"publishing to exchange {exchange!r} with routing key {routing_key!r} took "
+                f"longer than AMQP_PUBLISH_TIMEOUT ({limit:g} s): is the broker down or blocked?"
+            ) from None
+
+    async def _publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        message: aio_pika.Message,
+        mandatory: bool,
+        again: bool,
+    ) -> None:
         while True:
             await self._ready.wait()
             if self._closing:
@@ -191,6 +224,17 @@ class Link:
                 await asyncio.sleep(0)  # let the supervisor run before trying again
                 continue
             return
+
+    async def declare_queue(self, name: str, arguments: dict[str, Any]) -> None:
+        """Declare a durable queue on a channel of its own (a refusal closes only that)."""
+        await self._ready.wait()
+        assert self.connection is not None
+        channel = await self.connection.channel(publisher_confirms=False)
+        try:
+            await channel.declare_queue(name, durable=True, arguments=arguments)
+        finally:
+            if not channel.is_closed:
+                await channel.close()
 
     async def _exchange(self, name: str) -> AbstractExchange:
         exchange = self._exchanges.get(name)

@@ -1,51 +1,60 @@
-"""The message a :class:`~doozer.amqp.Consumer` reads."""
+"""The message a :class:`~doozer.amqp.Consumer` reads: a Doozer delivery."""
 
 from __future__ import annotations
 
 import reprlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, DeliveryMode
 
+from doozer import headers as names
+
 if TYPE_CHECKING:
-    from ._consumer import Consumer
+    from doozer.outcomes import Outcome
+
+    from ._session import Session
 
 __all__ = ["RETRY_HEADER", "Message"]
 
-#: The header that carries :mod:`doozer.contrib.retry`'s state between deliveries.
+#: The header in which doozer-amqp 2.0 kept :mod:`doozer.contrib.retry`'s
+#: state; it is read (for messages published by 2.0), no longer written.
 RETRY_HEADER = "x-doozer-retry"
+
+#: ``settle(message, outcome)``: what turns an outcome into broker operations.
+Settle = Callable[["Message", "Outcome"], Awaitable[None]]
 
 
 class Message:
-    """One delivery from the inbound queue.
+    """One delivery from the inbound queue (a :class:`doozer.types.Delivery`).
 
-    Doozer acknowledges it for you once it is finished (see
-    :class:`~doozer.amqp.AMQP`); :meth:`ack`, :meth:`nack` and :meth:`reject`
+    Doozer settles it for you once it is finished, according to its
+    outcome (see :doc:`/amqp`); :meth:`ack`, :meth:`nack` and :meth:`reject`
     are there to settle it earlier or differently yourself, after which
     Doozer leaves it alone.
     """
 
     # A mapping, so that autodoc shows the public attributes' descriptions.
     __slots__ = {
-        "_consumer": None,
-        "_failure": None,
-        "_generation": None,
         "_incoming": None,
-        "_retry": None,
+        "_session": None,
+        "_settle": None,
         "_settled": None,
+        "attempt": "Which attempt at processing it this is: 1, or the x-doozer-attempt header.",
         "body": "The message body (bytes).",
         "content_type": "The publisher's content type, or None.",
         "correlation_id": "The publisher's correlation id, or None.",
+        "delivery_tag": "The broker's delivery tag, on the consuming channel.",
         "exchange": 'The exchange it was published to ("" for the default exchange).',
+        "first_failure": "When it first failed (seconds since the epoch), for a retried message.",
         "headers": "The message headers: a new dict, empty when the message had none.",
         "message_id": "The publisher's message id, or None.",
         "redelivered": "True when the broker delivered it before, to this or another consumer.",
         "routing_key": "The routing key it was published with.",
     }
 
-    def __init__(self, incoming: AbstractIncomingMessage, consumer: Consumer, generation: int):
+    def __init__(self, incoming: AbstractIncomingMessage, session: Session, settle: Settle):
         self.body: bytes = incoming.body
         self.headers: dict[str, Any] = dict(incoming.headers or {})
         self.routing_key: str | None = incoming.routing_key
@@ -54,12 +63,11 @@ class Message:
         self.content_type: str | None = incoming.content_type
         self.correlation_id: str | None = incoming.correlation_id
         self.redelivered: bool = bool(incoming.redelivered)
-        # Where doozer.contrib.retry looks for and keeps its state.
-        self._retry: dict[str, Any] | None = decode_retry_state(self.headers.get(RETRY_HEADER))
+        self.delivery_tag: int = incoming.delivery_tag or 0
+        self.attempt, self.first_failure = _retry_state(self.headers)
         self._incoming = incoming
-        self._consumer = consumer
-        self._generation = generation
-        self._failure: BaseException | None = None
+        self._session = session
+        self._settle = settle
         self._settled = False
 
     def __repr__(self) -> str:
@@ -75,32 +83,44 @@ class Message:
 
     @property
     def stale(self) -> bool:
-        """Whether the connection it came on was lost (the broker delivers it again)."""
-        return not self._consumer._is_current(self._generation)
+        """Whether the channel it came on is gone (the broker delivers it again)."""
+        return self._session.stale
+
+    async def settle(self, outcome: Outcome) -> None:
+        """Tell the broker what became of the message (Doozer calls it once).
+
+        Does nothing if the message was settled already.
+        """
+        if not self._settled:
+            await self._settle(self, outcome)
 
     async def ack(self) -> None:
-        """Acknowledge the message: the broker forgets it."""
+        """Acknowledge the message: the broker forgets it.
+
+        The acknowledgement may wait for the next batch
+        (``AMQP_ACK_BATCH_SIZE``); it is sent before the channel closes.
+        """
         self._check()
         self._settled = True
-        await self._incoming.ack()
+        await self._session.ack(self.delivery_tag)
 
     async def nack(self, requeue: bool = True) -> None:
         """Return the message to its queue, or dead-letter it with ``requeue=False``."""
         self._check()
         self._settled = True
-        await self._incoming.nack(requeue=requeue)
+        await self._session.nack(self.delivery_tag, requeue)
 
     async def reject(self) -> None:
         """Reject the message: the broker dead-letters it (``x-death`` tells why)."""
         self._check()
         self._settled = True
-        await self._incoming.reject(requeue=False)
+        await self._session.reject(self.delivery_tag)
 
     def _check(self) -> None:
         if self._settled:
             raise RuntimeError(f"{self!r} was settled already (acknowledged or rejected)")
 
-    def _copy(self, headers: Mapping[str, Any]) -> aio_pika.Message:
+    def copy(self, headers: Mapping[str, Any]) -> aio_pika.Message:
         """A persistent copy to publish again, with *headers* instead of the original ones."""
         incoming = self._incoming
         return aio_pika.Message(
@@ -119,33 +139,25 @@ class Message:
         )
 
 
-def encode_retry_state(state: Mapping[str, Any]) -> dict[str, Any]:
-    """Retry's state as a header table.
-
-    AMQP tables carry floats in single precision, too coarse for a
-    timestamp, so the times travel as decimal strings.
-    """
-    table: dict[str, Any] = {}
-    if "count" in state:
-        table["count"] = int(state["count"])
-    for key in ("start_time", "delay"):
-        if key in state:
-            table[key] = repr(float(state[key]))
-    return table
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def decode_retry_state(table: object) -> dict[str, Any] | None:
-    """The state :func:`encode_retry_state` encoded, or None if *table* is not one."""
-    if not isinstance(table, Mapping):
-        return None
-    state: dict[str, Any] = {}
+def _retry_state(headers: Mapping[str, Any]) -> tuple[int, float | None]:
+    """(attempt, first failure) from the headers; a malformed header counts as absent."""
+    attempt, first_failure = 1, None
     try:
-        if "count" in table:
-            state["count"] = int(table["count"])
-        for key in ("start_time", "delay"):
-            if key in table:
-                value = table[key]
-                state[key] = float(value.decode() if isinstance(value, bytes) else value)
+        if names.ATTEMPT in headers:
+            attempt = max(int(_text(headers[names.ATTEMPT])), 1)
+        if names.FIRST_FAILURE in headers:
+            first_failure = float(_text(headers[names.FIRST_FAILURE]))
     except (TypeError, ValueError):
-        return None
-    return state
+        return 1, None
+    legacy = headers.get(RETRY_HEADER)
+    if names.ATTEMPT not in headers and isinstance(legacy, Mapping):
+        try:  # doozer-amqp 2.0: {"count": retries so far, "start_time": "<float>", ...}
+            attempt = int(legacy["count"]) + 1
+            first_failure = float(_text(legacy["start_time"]))
+        except (KeyError, TypeError, ValueError):
+            pass
+    return attempt, first_failure

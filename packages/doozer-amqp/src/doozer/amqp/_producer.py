@@ -3,15 +3,44 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import DeliveryMode
+from aio_pika.exceptions import PublishError
 
-if TYPE_CHECKING:
-    from ._extension import AMQP
+from ._link import Link
 
-__all__ = ["Producer"]
+__all__ = ["Producer", "Result", "UnroutableError"]
+
+
+class UnroutableError(Exception):
+    """The broker could not route a mandatory message: no queue is bound for it."""
+
+
+@dataclass(frozen=True)
+class Result:
+    """A result to publish, with its message properties.
+
+    Return it from the callback (or a result postprocessor) instead of
+    bytes when :meth:`AMQP.publish_result` should set more than the body.
+    None means "the default": the producer's routing key, and the inbound
+    message's correlation id.
+    """
+
+    #: The message body; a string is encoded as UTF-8.
+    body: bytes | str
+    #: The routing key, instead of ``AMQP_OUTBOUND_ROUTING_KEY``.
+    routing_key: str | None = None
+    #: Message headers.
+    headers: Mapping[str, Any] = field(default_factory=dict)
+    #: The content type property (``"application/json"``...).
+    content_type: str | None = None
+    #: The correlation id property; by default the inbound message's.
+    correlation_id: str | None = None
+    #: The message id property.
+    message_id: str | None = None
 
 
 class Producer:
@@ -24,13 +53,13 @@ class Producer:
 
     # A mapping, so that autodoc shows the public attributes' descriptions.
     __slots__ = {
-        "_amqp": None,
+        "_link": None,
         "exchange": 'The exchange it publishes to ("" is the default exchange).',
         "routing_key": "The routing key used when publish() is given none.",
     }
 
-    def __init__(self, amqp: AMQP, exchange: str, routing_key: str | None) -> None:
-        self._amqp = amqp
+    def __init__(self, link: Link, exchange: str, routing_key: str | None) -> None:
+        self._link = link
         self.exchange = exchange
         self.routing_key = routing_key
 
@@ -53,7 +82,8 @@ class Producer:
         """Publish *body* and wait until the broker confirmed it.
 
         If the connection is lost on the way, the message is published
-        again after reconnecting (so it may arrive twice, never zero times).
+        again after reconnecting (so it may arrive twice, never zero times);
+        the whole of it is bounded by ``AMQP_PUBLISH_TIMEOUT``.
 
         :param body: the message body; a string is encoded as UTF-8.
         :param routing_key: the routing key; by default the producer's
@@ -66,9 +96,10 @@ class Producer:
         :param mandatory: when true (the default), a message that no queue
             receives is an error rather than silently dropped.
         :raises ValueError: if there is no routing key at all.
+        :raises UnroutableError: with *mandatory*, if no queue receives it.
+        :raises TimeoutError: if it took longer than ``AMQP_PUBLISH_TIMEOUT``.
 
-        If the broker refuses the message, or (with *mandatory*) cannot
-        route it, aio-pika's ``DeliveryError`` (``PublishError``) is raised.
+        If the broker refuses the message, aio-pika's ``DeliveryError`` is raised.
         """
         key = self.routing_key if routing_key is None else routing_key
         if key is None:
@@ -84,4 +115,11 @@ class Producer:
             content_type=content_type,
             correlation_id=correlation_id,
         )
-        await self._amqp._live_link.publish(self.exchange, key, message, mandatory)
+        try:
+            await self._link.publish(self.exchange, key, message, mandatory)
+        except PublishError:  # the broker returned it: nothing is bound for it
+            raise UnroutableError(
+                f"the broker could not route a message published to exchange "
+                f"{self.exchange!r} with routing key {key!r}: no queue is bound for it "
+                "(declare and bind one, or set AMQP_OUTBOUND_QUEUE)"
+            ) from None

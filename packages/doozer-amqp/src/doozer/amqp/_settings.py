@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
+
+from doozer.config import mask_url
 
 DEFAULTS: Mapping[str, Any] = {
     "AMQP_URL": "amqp://guest:guest@localhost:5672/",
@@ -16,9 +19,19 @@ DEFAULTS: Mapping[str, Any] = {
     "AMQP_PREFETCH_COUNT": None,
     "AMQP_OUTBOUND_EXCHANGE": "",
     "AMQP_OUTBOUND_ROUTING_KEY": None,
+    "AMQP_OUTBOUND_QUEUE": None,
     "AMQP_DEAD_LETTER_QUEUE": None,
     "AMQP_RECONNECT_DELAY": 0.5,
     "AMQP_RECONNECT_MAX_DELAY": 30,
+    "AMQP_CONNECT_TIMEOUT": 30,
+    "AMQP_HEARTBEAT": 15,
+    "AMQP_PUBLISH_TIMEOUT": 30,
+    "AMQP_ACK_BATCH_SIZE": 32,
+    "AMQP_ACK_BATCH_INTERVAL": 0.05,
+    "AMQP_TLS_VERIFY": True,
+    "AMQP_TLS_CA_FILE": None,
+    "AMQP_TLS_CERT_FILE": None,
+    "AMQP_TLS_KEY_FILE": None,
 }
 
 EXCHANGE_TYPES = ("direct", "fanout", "topic", "headers")
@@ -26,9 +39,9 @@ EXCHANGE_TYPES = ("direct", "fanout", "topic", "headers")
 
 @dataclass(frozen=True)
 class Settings:
-    """The checked ``AMQP_*`` settings."""
+    """The checked ``AMQP_*`` settings (the URL is left out of the repr)."""
 
-    url: str
+    url: str = field(repr=False)
     inbound_queue: str | None
     inbound_queue_arguments: Mapping[str, Any]
     inbound_exchange: str | None
@@ -37,9 +50,52 @@ class Settings:
     prefetch_count: int | None
     outbound_exchange: str
     outbound_routing_key: str | None
+    outbound_queue: str | None
     dead_letter_queue: str
     reconnect_delay: float
     reconnect_max_delay: float
+    connect_timeout: float
+    heartbeat: int
+    publish_timeout: float
+    ack_batch_size: int
+    ack_batch_interval: float
+    tls_verify: bool
+    tls_ca_file: str | None
+    tls_cert_file: str | None
+    tls_key_file: str | None
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with its password masked, fit for logs and errors."""
+        return mask_url(self.url)
+
+
+def check_url(url: object) -> str:
+    """Return *url* if it is an ``amqp://`` or ``amqps://`` URL with a host and a valid port.
+
+    :raises TypeError: if it is not a non-empty string.
+    :raises ValueError: naming ``AMQP_URL``, never showing the password.
+    """
+    if not isinstance(url, str) or not url:
+        raise TypeError(f"AMQP_URL must be a non-empty string, got {type(url).__name__}")
+    shown = mask_url(url)
+    parts = urlsplit(url)
+    if parts.scheme not in ("amqp", "amqps"):
+        raise ValueError(
+            f"AMQP_URL must start with amqp:// or amqps://, got {shown!r} "
+            "(for example amqp://user:password@host:5672/vhost)"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(
+            f"AMQP_URL has an invalid port in {shown!r}: use a number from 1 to 65535"
+        ) from None
+    if not parts.hostname:
+        raise ValueError(f"AMQP_URL has no host in {shown!r} (amqp://user:password@host:5672/)")
+    if port == 0:
+        raise ValueError(f"AMQP_URL has an invalid port in {shown!r}: use a number from 1 to 65535")
+    return url
 
 
 def resolve(settings: Mapping[str, Any]) -> Settings:
@@ -63,6 +119,15 @@ def resolve(settings: Mapping[str, Any]) -> Settings:
             raise ValueError(f"{name} must be a number >= {minimum}, got {value!r}")
         return float(value)
 
+    def whole(name: str, minimum: int, maximum: int) -> int:
+        value = settings[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+            raise ValueError(
+                f"{name} must be a whole number from {minimum} to {maximum}, got {value!r}"
+            )
+        return value
+
+    url = check_url(settings["AMQP_URL"])
     inbound_queue = text("AMQP_INBOUND_QUEUE", optional=True)
     dead = text("AMQP_DEAD_LETTER_QUEUE", optional=True)
     if dead is None:
@@ -91,24 +156,36 @@ def resolve(settings: Mapping[str, Any]) -> Settings:
         )
 
     prefetch = settings["AMQP_PREFETCH_COUNT"]
-    if prefetch is not None and (
-        isinstance(prefetch, bool) or not isinstance(prefetch, int) or not 1 <= prefetch <= 65535
-    ):
-        raise ValueError(
-            f"AMQP_PREFETCH_COUNT must be a whole number from 1 to 65535, or None, got {prefetch!r}"
-        )
+    if prefetch is not None:
+        prefetch = whole("AMQP_PREFETCH_COUNT", 1, 65535)
 
     outbound_exchange = settings["AMQP_OUTBOUND_EXCHANGE"]
     if outbound_exchange is None:
         outbound_exchange = ""
     if not isinstance(outbound_exchange, str):
         raise TypeError(f"AMQP_OUTBOUND_EXCHANGE must be a string, got {outbound_exchange!r}")
+    outbound_queue = text("AMQP_OUTBOUND_QUEUE", optional=True)
+    if outbound_queue is not None and outbound_exchange and routing_key is None:
+        raise ValueError(
+            "AMQP_OUTBOUND_QUEUE is bound to AMQP_OUTBOUND_EXCHANGE with "
+            "AMQP_OUTBOUND_ROUTING_KEY: set AMQP_OUTBOUND_ROUTING_KEY too"
+        )
+    if outbound_queue is not None and not outbound_exchange and routing_key != outbound_queue:
+        raise ValueError(
+            "AMQP_OUTBOUND_QUEUE on the default exchange (AMQP_OUTBOUND_EXCHANGE='') only "
+            "receives what is published with its name as routing key: set "
+            f"AMQP_OUTBOUND_ROUTING_KEY to {outbound_queue!r}, or set AMQP_OUTBOUND_EXCHANGE"
+        )
 
     delay = number("AMQP_RECONNECT_DELAY", 0.01)
     max_delay = number("AMQP_RECONNECT_MAX_DELAY", delay)
 
+    verify = settings["AMQP_TLS_VERIFY"]
+    if not isinstance(verify, bool):
+        raise TypeError(f"AMQP_TLS_VERIFY must be True or False, got {verify!r}")
+
     return Settings(
-        url=text("AMQP_URL"),
+        url=url,
         inbound_queue=inbound_queue,
         inbound_queue_arguments=dict(arguments),
         inbound_exchange=text("AMQP_INBOUND_EXCHANGE", optional=True),
@@ -117,7 +194,17 @@ def resolve(settings: Mapping[str, Any]) -> Settings:
         prefetch_count=prefetch,
         outbound_exchange=outbound_exchange,
         outbound_routing_key=routing_key,
+        outbound_queue=outbound_queue,
         dead_letter_queue=dead,
         reconnect_delay=delay,
         reconnect_max_delay=max_delay,
+        connect_timeout=number("AMQP_CONNECT_TIMEOUT", 0),
+        heartbeat=whole("AMQP_HEARTBEAT", 0, 65535),
+        publish_timeout=number("AMQP_PUBLISH_TIMEOUT", 0.001),
+        ack_batch_size=whole("AMQP_ACK_BATCH_SIZE", 1, 65535),
+        ack_batch_interval=number("AMQP_ACK_BATCH_INTERVAL", 0),
+        tls_verify=verify,
+        tls_ca_file=text("AMQP_TLS_CA_FILE", optional=True),
+        tls_cert_file=text("AMQP_TLS_CERT_FILE", optional=True),
+        tls_key_file=text("AMQP_TLS_KEY_FILE", optional=True),
     )
