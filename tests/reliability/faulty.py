@@ -5,6 +5,10 @@ see messages (and on the 4th read for the consumer), every time for startup
 and teardown. A fault is ``"abort"`` (raise Abort), ``"raise"`` (raise
 :class:`InjectedError`) or ``"hang"`` (never return).
 
+With ``deliveries=True`` the messages come from a :class:`doozer.testing.MemoryQueue`
+(deliveries, settled by the engine) instead of a plain consumer. Either way
+the record keeps each message's outcomes (from the ``message_outcome`` hook).
+
 ``make()`` builds the same from the environment (``FAULTY_HOOK``,
 ``FAULTY_FAULT``), for ``python -m doozer run tests.reliability.faulty:make``;
 its startup prints ``started`` and its teardown ``teardown``.
@@ -18,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from doozer import Abort, Application
+from doozer.outcomes import Outcome
+from doozer.testing import MemoryQueue
 
 HOOKS = (
     "consumer",
@@ -44,8 +50,14 @@ class Record:
     acknowledged: list[int] = field(default_factory=list)
     errors: list[int] = field(default_factory=list)
     results: list[int] = field(default_factory=list)
+    outcomes: dict[int, list[str]] = field(default_factory=dict)
     startups: int = 0
     teardowns: int = 0
+
+
+def number(message: Any) -> Any:
+    """The message's number, whether it is a plain int or a delivery of one."""
+    return getattr(message, "body", message)
 
 
 async def misbehave(fault: str, message: Any) -> None:
@@ -56,30 +68,45 @@ async def misbehave(fault: str, message: Any) -> None:
     await asyncio.Event().wait()  # hang
 
 
-def build(hook: str, fault: str, *, announce: bool = False) -> tuple[Application, Record]:
+def build(
+    hook: str, fault: str, *, announce: bool = False, deliveries: bool = False
+) -> tuple[Application, Record]:
     """An application over messages 0..9 whose *hook* suffers *fault*."""
     record = Record()
+    queue = MemoryQueue(range(MESSAGES), close=True)
 
     def faulty(where: str, message: Any) -> bool:
-        return hook == where and message == FAULTY_MESSAGE
+        return hook == where and number(message) == FAULTY_MESSAGE
 
     class Consumer:
-        async def read(self) -> int:
-            number = len(record.read)
-            if hook == "consumer" and number == FAULTY_MESSAGE + 1:
+        async def read(self) -> Any:
+            count = len(record.read)
+            if hook == "consumer" and count == FAULTY_MESSAGE + 1:
                 await misbehave(fault, None)
-            if number == MESSAGES:
+            if deliveries:
+                delivery = await queue.read()
+                record.read.append(delivery.body)
+                return delivery
+            if count == MESSAGES:
                 raise Abort("consumer.exhausted", None)
-            record.read.append(number)
-            return number
+            record.read.append(count)
+            return count
 
-    async def callback(app: Application, message: int) -> list[int]:
+        def __repr__(self) -> str:
+            return "<faulty consumer>"
+
+    async def callback(app: Application, message: Any) -> list[int]:
         await asyncio.sleep(0)
-        if faulty("callback", message) or (hook == "error" and message == FAULTY_MESSAGE):
+        if faulty("callback", message) or (hook == "error" and faulty("error", message)):
             await misbehave(fault if hook == "callback" else "raise", message)
-        return [message]
+        return [number(message)]
 
     app = Application("faulty", {"SHUTDOWN_TIMEOUT": 1}, consumer=Consumer(), callback=callback)
+    app.extensions["queue"] = queue  # where a test finds the deliveries' records
+
+    @app.message_outcome
+    async def outcome(app: Application, message: Any, outcome: Outcome) -> None:
+        record.outcomes.setdefault(number(message), []).append(outcome.name)
 
     @app.startup
     async def startup(app: Application) -> None:
@@ -90,7 +117,7 @@ def build(hook: str, fault: str, *, announce: bool = False) -> tuple[Application
             await misbehave(fault, None)
 
     @app.message_preprocessor
-    async def preprocess(app: Application, message: int) -> int:
+    async def preprocess(app: Application, message: Any) -> Any:
         if faulty("preprocessor", message):
             await misbehave(fault, message)
         return message
@@ -103,16 +130,16 @@ def build(hook: str, fault: str, *, announce: bool = False) -> tuple[Application
         return result
 
     @app.error
-    async def on_error(app: Application, message: int, exc: Exception) -> None:
-        record.errors.append(message)
+    async def on_error(app: Application, message: Any, exc: Exception) -> None:
+        record.errors.append(number(message))
         if faulty("error", message):
             await misbehave(fault, message)
 
     @app.message_acknowledgement
-    async def acknowledge(app: Application, message: int) -> None:
+    async def acknowledge(app: Application, message: Any) -> None:
         if faulty("acknowledgement", message):
             await misbehave(fault, message)
-        record.acknowledged.append(message)
+        record.acknowledged.append(number(message))
 
     @app.teardown
     async def teardown(app: Application) -> None:

@@ -2,7 +2,7 @@
 
 Its consumer produces numbered messages as fast as they are read; its callback
 takes a random 0-5 ms; its teardown prints a summary line the tests check:
-``summary read=N acknowledged=M duplicates=D``.
+``summary read=N acknowledged=M duplicates=D outcomes=O once=E``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import random
 from collections import Counter
 
 from doozer import Abort, Application
+from doozer.outcomes import Outcome
 
 LIMIT = int(os.environ.get("LOADED_LIMIT", "0"))  # 0: no end
 TEARDOWN_SECONDS = float(os.environ.get("LOADED_TEARDOWN_SECONDS", "0"))
@@ -32,6 +33,7 @@ class Numbers:
 
 
 acknowledged: Counter[int] = Counter()
+outcomes: Counter[int] = Counter()
 consumer = Numbers()
 
 
@@ -48,12 +50,21 @@ async def acknowledge(app: Application, message: int) -> None:
     acknowledged[message] += 1
 
 
+@app.message_outcome
+async def count_outcome(app: Application, message: int, outcome: Outcome) -> None:
+    outcomes[message] += 1
+
+
 @app.teardown
 async def summarize(app: Application) -> None:
     print("teardown started", flush=True)
     await asyncio.sleep(TEARDOWN_SECONDS)
     duplicates = sum(count - 1 for count in acknowledged.values())
+    # Outcome callbacks run after acknowledgement: every message read has had
+    # its outcome by teardown, exactly once.
+    once = sum(count == 1 for count in outcomes.values())
     print(
-        f"summary read={consumer.count} acknowledged={len(acknowledged)} duplicates={duplicates}",
+        f"summary read={consumer.count} acknowledged={len(acknowledged)} duplicates={duplicates}"
+        f" outcomes={len(outcomes)} once={once}",
         flush=True,
     )

@@ -11,6 +11,7 @@ import random
 import sys
 
 from doozer import Abort, Application
+from doozer.outcomes import Outcome
 
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 
@@ -23,6 +24,7 @@ def resident_kib() -> int:
 def main(total: int, num_workers: int) -> None:
     acknowledged = bytearray(total)  # one counter per message, without growing
     errors = 0
+    outcomes = bytearray(total)
     rss: dict[str, int] = {}
     randomly = random.Random(7)
 
@@ -60,11 +62,16 @@ def main(total: int, num_workers: int) -> None:
     async def acknowledge(app: Application, message: int) -> None:
         acknowledged[message] += 1
 
+    @app.message_outcome
+    async def count_outcome(app: Application, message: int, outcome: Outcome) -> None:
+        outcomes[message] += 1
+
     app.run_forever(num_workers=num_workers)
     print(
         f"rss_start={rss['start']} rss_end={resident_kib()} read={consumer.count} "
         f"acknowledged={sum(1 for count in acknowledged if count)} "
-        f"twice={sum(1 for count in acknowledged if count > 1)} errors={errors}"
+        f"twice={sum(1 for count in acknowledged if count > 1)} errors={errors} "
+        f"outcomes={sum(1 for count in outcomes if count == 1)}"
     )
 
 

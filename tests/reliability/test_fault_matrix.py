@@ -2,16 +2,21 @@
 
 The table below is the one in docs/shutdown.rst ("What happens when a
 callback fails"). For each hook and fault it says whether the application
-keeps consuming, which messages end up acknowledged, and how it ends.
+keeps consuming, which messages end up acknowledged, the faulty message's
+outcome, and how the run ends. Each case runs over a plain consumer and over
+deliveries (doozer.testing), where every delivery must be settled exactly
+once, with its outcome, and the unfinished ones returned to the queue.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,47 +27,56 @@ from .faulty import FAULTS, FAULTY_MESSAGE, HOOKS, MESSAGES, InjectedError, buil
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Expected:
     reads_all: bool | None  # consumption goes on after the fault (None: while workers last)
     acknowledges_faulty: bool  # the faulty message is acknowledged
     raises: type[BaseException] | None  # what run_forever raises (None: returns)
+    faulty_outcome: str = "succeeded"  # the faulty message's outcome, when it was read
 
     @property
     def exit_status(self) -> int:
         return 0 if self.raises is None else 1
 
 
-CONTINUES = Outcome(reads_all=True, acknowledges_faulty=True, raises=None)
-SKIPS_ACK = Outcome(reads_all=True, acknowledges_faulty=False, raises=None)
-STOPS = Outcome(reads_all=False, acknowledges_faulty=False, raises=InjectedError)
-TIMES_OUT = Outcome(reads_all=None, acknowledges_faulty=False, raises=TimeoutError)
+ABORTED = Expected(reads_all=True, acknowledges_faulty=True, raises=None, faulty_outcome="aborted")
+FAILED = Expected(reads_all=True, acknowledges_faulty=True, raises=None, faulty_outcome="failed")
+CONTINUES = Expected(reads_all=True, acknowledges_faulty=True, raises=None)
+SKIPS_ACK = Expected(reads_all=True, acknowledges_faulty=False, raises=None)
+STOPS = Expected(
+    reads_all=False, acknowledges_faulty=False, raises=InjectedError, faulty_outcome="unfinished"
+)
+TIMES_OUT = Expected(
+    reads_all=None, acknowledges_faulty=False, raises=TimeoutError, faulty_outcome="unfinished"
+)
 
-EXPECTED: dict[tuple[str, str], Outcome] = {
+EXPECTED: dict[tuple[str, str], Expected] = {
     # The consumer's 4th read misbehaves: there is no faulty message.
-    ("consumer", "abort"): Outcome(reads_all=False, acknowledges_faulty=True, raises=None),
-    ("consumer", "raise"): Outcome(reads_all=False, acknowledges_faulty=True, raises=InjectedError),
-    ("consumer", "hang"): Outcome(reads_all=False, acknowledges_faulty=True, raises=None),
-    ("startup", "abort"): Outcome(reads_all=False, acknowledges_faulty=False, raises=Abort),
+    ("consumer", "abort"): Expected(reads_all=False, acknowledges_faulty=True, raises=None),
+    ("consumer", "raise"): Expected(
+        reads_all=False, acknowledges_faulty=True, raises=InjectedError
+    ),
+    ("consumer", "hang"): Expected(reads_all=False, acknowledges_faulty=True, raises=None),
+    ("startup", "abort"): Expected(reads_all=False, acknowledges_faulty=False, raises=Abort),
     ("startup", "raise"): STOPS,
     ("startup", "hang"): TIMES_OUT,
-    ("preprocessor", "abort"): CONTINUES,
-    ("preprocessor", "raise"): CONTINUES,
+    ("preprocessor", "abort"): ABORTED,
+    ("preprocessor", "raise"): FAILED,
     ("preprocessor", "hang"): TIMES_OUT,
-    ("callback", "abort"): CONTINUES,
-    ("callback", "raise"): CONTINUES,
+    ("callback", "abort"): ABORTED,
+    ("callback", "raise"): FAILED,
     ("callback", "hang"): TIMES_OUT,
     ("postprocessor", "abort"): CONTINUES,
     ("postprocessor", "raise"): STOPS,
     ("postprocessor", "hang"): TIMES_OUT,
-    ("error", "abort"): CONTINUES,
+    ("error", "abort"): FAILED,
     ("error", "raise"): STOPS,
     ("error", "hang"): TIMES_OUT,
     ("acknowledgement", "abort"): SKIPS_ACK,
     ("acknowledgement", "raise"): STOPS,
     ("acknowledgement", "hang"): TIMES_OUT,
-    ("teardown", "abort"): Outcome(reads_all=True, acknowledges_faulty=True, raises=Abort),
-    ("teardown", "raise"): Outcome(reads_all=True, acknowledges_faulty=True, raises=InjectedError),
-    ("teardown", "hang"): Outcome(reads_all=True, acknowledges_faulty=True, raises=TimeoutError),
+    ("teardown", "abort"): Expected(reads_all=True, acknowledges_faulty=True, raises=Abort),
+    ("teardown", "raise"): Expected(reads_all=True, acknowledges_faulty=True, raises=InjectedError),
+    ("teardown", "hang"): Expected(reads_all=True, acknowledges_faulty=True, raises=TimeoutError),
 }
 
 # A hang never ends by itself: the operator's SIGINT starts the (1 s) shutdown.
@@ -78,18 +92,22 @@ def reported_lost(caplog: pytest.LogCaptureFixture) -> set[int]:
     lost: set[int] = set()
     for record in caplog.records:
         text = record.getMessage()
+        # A message shows as its number, a delivery's (shortened) repr ends with it.
         if text.startswith("Cancelled while processing message "):
-            lost.add(int(text.rsplit(" ", 1)[1]))
+            lost.update(map(int, re.findall(r"(\d+)>?$", text)))
         elif "were read but never processed: " in text:
-            lost.update(int(m) for m in text.split(": ", 1)[1].split(", "))
+            lost.update(map(int, re.findall(r"(\d+)>?(?:, |$)", text.split(": ", 1)[1])))
     return lost
 
 
+@pytest.mark.parametrize("deliveries", [False, True], ids=["plain", "deliveries"])
 @pytest.mark.parametrize("num_workers", [1, 4])
 @pytest.mark.parametrize(("hook", "fault"), list(EXPECTED))
-def test_outcome(hook: str, fault: str, num_workers: int, caplog: pytest.LogCaptureFixture) -> None:
+def test_outcome(
+    hook: str, fault: str, num_workers: int, deliveries: bool, caplog: pytest.LogCaptureFixture
+) -> None:
     expected = EXPECTED[hook, fault]
-    app, record = build(hook, fault)
+    app, record = build(hook, fault, deliveries=deliveries)
     interrupt = threading.Timer(SIGNAL_AFTER, os.kill, (os.getpid(), signal.SIGINT))
     if fault == "hang":
         interrupt.start()
@@ -124,6 +142,33 @@ def test_outcome(hook: str, fault: str, num_workers: int, caplog: pytest.LogCapt
     else:
         assert unacknowledged <= {FAULTY_MESSAGE}
         assert reported_lost(caplog) == set()
+
+    # Every message read has exactly one outcome: the faulty one as the table
+    # says, the others succeeded, or unfinished when a forced stop cut them short.
+    assert sorted(record.outcomes) == sorted(record.read)
+    assert all(len(names) == 1 for names in record.outcomes.values()), record.outcomes
+    outcomes = {m: names[0] for m, names in record.outcomes.items()}
+    if FAULTY_MESSAGE in outcomes and hook not in ("consumer", "teardown"):
+        assert outcomes[FAULTY_MESSAGE] == expected.faulty_outcome
+    for message, name in outcomes.items():
+        if message != FAULTY_MESSAGE or hook in ("consumer", "teardown"):
+            assert name == ("unfinished" if message in reported_lost(caplog) else "succeeded")
+    if deliveries:
+        assert_settled_once(app.extensions["queue"].records, outcomes)
+
+
+def assert_settled_once(records: list[Any], outcomes: dict[int, str]) -> None:
+    """Each delivery read was settled exactly once with its outcome; unfinished ones returned."""
+    settling = {"acknowledged", "dead_lettered", "returned", "retried"}
+    for queued in records:
+        settled = [kind for kind in queued.kinds() if kind in settling]
+        if queued.body not in outcomes:
+            assert settled == []
+            continue
+        assert len(settled) == 1, queued.kinds()
+        assert [o.name for o in queued.outcomes] == [outcomes[queued.body]]
+        state = {"unfinished": "returned", "failed": "dead_lettered"}
+        assert settled == [state.get(outcomes[queued.body], "acknowledged")]
 
 
 @pytest.mark.slow

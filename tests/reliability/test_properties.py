@@ -11,6 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from doozer import Abort, Application
+from doozer.outcomes import Outcome
+from doozer.testing import MemoryQueue, Record
 
 BEHAVIOURS = ("return", "none", "abort", "raise", "sleep")
 
@@ -49,6 +51,8 @@ class Observed:
     callback_inputs: list[Any] = field(default_factory=list)
     results: dict[int, list[Any]] = field(default_factory=dict)
     acknowledged: list[int] = field(default_factory=list)
+    outcomes: dict[int, list[str]] = field(default_factory=dict)
+    deliveries: list[Record] = field(default_factory=list)
     active: int = 0
     peak: int = 0
 
@@ -65,8 +69,17 @@ async def act(behaviour: str, value: Any, where: str, message_id: int) -> Any:
     return value
 
 
-def run(stream: list[Plan], num_workers: int) -> tuple[Observed, BaseException | None]:
+def body(message: Any) -> dict[str, int]:
+    """The ``{"id": n}`` of a plain message or of a delivery."""
+    return getattr(message, "body", message)  # type: ignore[no-any-return]
+
+
+def run(
+    stream: list[Plan], num_workers: int, deliveries: bool = False
+) -> tuple[Observed, BaseException | None]:
     observed = Observed()
+    queue = MemoryQueue(({"id": n} for n in range(len(stream))), close=True)
+    observed.deliveries = queue.records
     current: dict[asyncio.Task[Any] | None, int] = {}  # worker task -> message id
 
     def plan() -> tuple[int, Plan]:
@@ -74,7 +87,11 @@ def run(stream: list[Plan], num_workers: int) -> tuple[Observed, BaseException |
         return message_id, stream[message_id]
 
     class Consumer:
-        async def read(self) -> dict[str, int]:
+        async def read(self) -> Any:
+            if deliveries:
+                delivery = await queue.read()
+                observed.read.append(delivery.body["id"])
+                return delivery
             if len(observed.read) == len(stream):
                 raise Abort("stream.ended", None)
             observed.read.append(len(observed.read))
@@ -98,12 +115,12 @@ def run(stream: list[Plan], num_workers: int) -> tuple[Observed, BaseException |
         observed.events.append("startup")
 
     @app.message_preprocessor
-    async def track(app: Application, message: dict[str, int]) -> dict[str, int]:
-        current[asyncio.current_task()] = message["id"]
+    async def track(app: Application, message: Any) -> Any:
+        current[asyncio.current_task()] = body(message)["id"]
         return message
 
     @app.message_preprocessor
-    async def preprocess(app: Application, message: dict[str, int]) -> Any:
+    async def preprocess(app: Application, message: Any) -> Any:
         message_id, steps = plan()
         return await act(steps.preprocessor, ("pre", message_id), "preprocessor", message_id)
 
@@ -127,11 +144,16 @@ def run(stream: list[Plan], num_workers: int) -> tuple[Observed, BaseException |
         await act(steps.error, None, "error", message_id)
 
     @app.message_acknowledgement
-    async def acknowledge(app: Application, message: dict[str, int]) -> None:
-        steps = stream[message["id"]]
+    async def acknowledge(app: Application, message: Any) -> None:
+        message_id = body(message)["id"]
+        steps = stream[message_id]
         if steps.acknowledgement != "raise":  # Abort, too, acknowledges (and skips the rest)
-            observed.acknowledged.append(message["id"])
-        await act(steps.acknowledgement, None, "acknowledgement", message["id"])
+            observed.acknowledged.append(message_id)
+        await act(steps.acknowledgement, None, "acknowledgement", message_id)
+
+    @app.message_outcome
+    async def outcome(app: Application, message: Any, outcome: Outcome) -> None:
+        observed.outcomes.setdefault(body(message)["id"], []).append(outcome.name)
 
     @app.teardown
     async def teardown(app: Application) -> None:
@@ -142,6 +164,18 @@ def run(stream: list[Plan], num_workers: int) -> tuple[Observed, BaseException |
     except InjectedError as exc:
         return observed, exc
     return observed, None
+
+
+def expected_outcome(steps: Plan) -> str:
+    """The name of the outcome a message with these steps must end with."""
+    _, _, fatal = expected_fate(steps)
+    if fatal:
+        return "unfinished"  # the application stopped while it was being processed
+    if steps.preprocessor == "abort":
+        return "aborted"
+    if steps.preprocessor == "raise":
+        return "failed"
+    return {"abort": "aborted", "raise": "failed"}.get(steps.callback, "succeeded")
 
 
 def expected_fate(steps: Plan) -> tuple[bool, bool, bool]:
@@ -159,9 +193,9 @@ def expected_fate(steps: Plan) -> tuple[bool, bool, bool]:
 
 @pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(stream=st.lists(plans, max_size=25), num_workers=st.integers(1, 6))
-def test_invariants(stream: list[Plan], num_workers: int) -> None:
-    observed, raised = run(stream, num_workers)
+@given(stream=st.lists(plans, max_size=25), num_workers=st.integers(1, 6), deliveries=st.booleans())
+def test_invariants(stream: list[Plan], num_workers: int, deliveries: bool) -> None:
+    observed, raised = run(stream, num_workers, deliveries)
 
     # Startup and teardown run once each, around everything else.
     assert observed.events == ["startup", "teardown"]
@@ -203,3 +237,20 @@ def test_invariants(stream: list[Plan], num_workers: int) -> None:
         else:
             expected = [first, second]
         assert observed.results.get(message_id, []) == expected
+
+    # Every message read has exactly one outcome, the one its steps call for.
+    assert observed.outcomes == {m: [expected_outcome(stream[m])] for m in observed.read}
+    # Every delivery read was settled exactly once with that outcome; unfinished
+    # ones went back to the queue; unread ones were never touched.
+    if deliveries:
+        settles = {"acknowledged", "dead_lettered", "returned", "retried"}
+        where = {"unfinished": "returned", "failed": "dead_lettered"}
+        for record in observed.deliveries:
+            settled = [kind for kind in record.kinds() if kind in settles]
+            message_id = record.body["id"]
+            if message_id not in observed.outcomes:
+                assert settled == []
+                continue
+            name = observed.outcomes[message_id][0]
+            assert settled == [where.get(name, "acknowledged")]
+            assert [o.name for o in record.outcomes] == [name]

@@ -37,6 +37,7 @@ def test_signal_under_load_drains_everything_read(repo_root: Path, signum: int) 
     assert counts["read"] > 2000
     assert counts["acknowledged"] == counts["read"]
     assert counts["duplicates"] == 0
+    assert counts["outcomes"] == counts["once"] == counts["read"]
     assert process.stdout.count("teardown started") == 1
     # 50 messages of at most 5 ms were in flight: the drain is quick.
     assert drained_in < 5
@@ -54,7 +55,9 @@ def test_signal_during_teardown_lets_it_finish(repo_root: Path) -> None:
     finally:
         process.kill()
     assert status == 0, process.stderr
-    assert summary(process) == {"read": 500, "acknowledged": 500, "duplicates": 0}
+    assert summary(process) == {
+        "read": 500, "acknowledged": 500, "duplicates": 0, "outcomes": 500, "once": 500
+    }  # fmt: skip
 
 
 @pytest.mark.slow

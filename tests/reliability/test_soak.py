@@ -27,6 +27,7 @@ def test_a_million_messages(repo_root: Path) -> None:
     assert figures["read"] == MESSAGES
     assert figures["acknowledged"] == MESSAGES
     assert figures["twice"] == 0
+    assert figures["outcomes"] == MESSAGES  # one outcome each
     assert 5_000 < figures["errors"] < 15_000  # about 1% failed, and reached the error callback
     # Memory stays flat after the first 100,000 messages.
     assert figures["rss_end"] - figures["rss_start"] < 10 * 1024

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import time
 import types
 from typing import Any
@@ -18,7 +17,7 @@ import pytest
 
 import doozer.contrib.retry._policy as policy_module
 from doozer import Application
-from doozer.contrib.retry import Retry, RetryableException
+from doozer.contrib.retry import LONGEST_DELAY, Retry, RetryableException
 from doozer.outcomes import RetryLater
 
 from .support import MakeApp, fail, running
@@ -222,7 +221,7 @@ async def test_backoff_formula_with_the_recorded_delay(make_app: MakeApp) -> Non
 
 @pytest.mark.parametrize(
     ("delay", "backoff", "expected"),
-    [(0, 2, 0.0), (0.0, 2.0, 0.0), (5, 0, 0.0), (1, 2, math.inf), (1.0, 2.0, math.inf)],
+    [(0, 2, 0.0), (0.0, 2.0, 0.0), (5, 0, 0.0), (1, 2, LONGEST_DELAY), (1.0, 2.0, LONGEST_DELAY)],
 )
 async def test_delays_after_very_many_retries_do_not_overflow(
     make_app: MakeApp, delay: float, backoff: float, expected: float

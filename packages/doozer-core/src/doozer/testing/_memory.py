@@ -178,7 +178,9 @@ class MemoryQueue:
         record = Record(next(self._ids), body, dict(headers or {}))
         self.records.append(record)
         self._event(record, "published", 1)
-        self._ready.append(MemoryDelivery(self, record, 1, redelivered=False))
+        # A message published again by a retry carries its attempt, as on a broker.
+        attempt = int(record.headers.get(names.ATTEMPT, 1))
+        self._ready.append(MemoryDelivery(self, record, attempt, redelivered=False))
         self._wake()
         return record
 

@@ -87,13 +87,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from doozer import Extension
 
 from .__about__ import __version__
-from ._policy import ExceptionTypes, RetryCallback
+from ._policy import LONGEST_DELAY, ExceptionTypes, RetryCallback
 from ._settings import FROM_SETTINGS, FromSettings, resolve
 
 if TYPE_CHECKING:
     from doozer import Application
 
-__all__ = ["Retry", "RetryableException", "__version__"]
+__all__ = ["LONGEST_DELAY", "Retry", "RetryableException", "__version__"]
 
 
 class RetryableException(Exception):  # noqa: N818 - the public name is part of the 1.x API

@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 #: Where a plain message carries its retry state: a key of a mapping, else an attribute.
 STATE_KEY = "_retry"
 
+#: The delay once the backoff formula overflows a float: 30 days, finite so
+#: that every broker and timer can still hold it.
+LONGEST_DELAY = 30 * 24 * 3600.0
+
 #: ``RETRY_CALLBACK``: ``async def callback(app, message)``, which retries a plain message.
 RetryCallback: TypeAlias = Callable[["Application", Any], Awaitable[Any]]
 #: ``RETRY_EXCEPTIONS``: an exception class or a tuple of them.
@@ -36,7 +40,12 @@ class Policy:
 
     def delay_before(self, retries_so_far: int) -> float:
         """Seconds to wait before the retry that follows *retries_so_far* retries."""
-        return float(self.delay * self.backoff**retries_so_far)
+        if self.delay == 0 or (self.backoff == 0 and retries_so_far > 0):
+            return 0.0  # however many retries: no power to overflow
+        try:
+            return float(self.delay * self.backoff**retries_so_far)
+        except OverflowError:  # backoff > 1 after ~1,000 retries: forever, in effect
+            return LONGEST_DELAY
 
     async def decide(
         self, app: Application, original: Any, message: Any, exc: Exception
