@@ -93,16 +93,26 @@ class Stats:
         self.received += 1
         self.in_progress += 1
         self.last_progress = start = perf_counter()
-        outcome = None
         try:
-            outcome = await process()
-            return outcome  # type: ignore[no-any-return]
-        finally:
-            self.in_progress -= 1
-            self.last_progress = end = perf_counter()
-            self.durations.observe(end - start)
-            if outcome is None or type(outcome) is Unfinished:
-                self._unfinished_started.add(id(message))
+            outcome: Outcome = await process()
+        except BaseException:  # the engine settles it as unfinished
+            self._unfinished_started.add(id(message))
+            self._done(start)
+            raise
+        # Inline (not _done): this runs for every message.
+        self.in_progress -= 1
+        self.last_progress = end = perf_counter()
+        durations = self.durations
+        durations.counts[bisect.bisect_left(durations.bounds, end - start)] += 1
+        durations.total += end - start
+        if type(outcome) is Unfinished:
+            self._unfinished_started.add(id(message))
+        return outcome
+
+    def _done(self, start: float) -> None:
+        self.in_progress -= 1
+        self.last_progress = end = perf_counter()
+        self.durations.observe(end - start)
 
     async def count_outcome(self, app: Application, message: Any, outcome: Outcome) -> None:
         """The outcome callback: finished by outcome, dead letters, exceptions."""
