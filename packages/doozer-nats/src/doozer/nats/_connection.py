@@ -1,0 +1,216 @@
+"""A NATS client that keeps trying, logs what happens to it, and hides credentials.
+
+It knows nothing of Doozer applications: the consumer and producers use its
+:attr:`Connection.client` and :attr:`Connection.js`, and subscribe to its
+reconnections with :meth:`Connection.on_reconnect`. nats-py reconnects on
+its own (forever, ``NATS_RECONNECT_DELAY`` apart); this class logs it and
+counts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from ._settings import Settings
+
+__all__ = ["Connection"]
+
+#: Seconds one connection attempt may take, and between pings: a silent
+#: server is noticed after about PING_INTERVAL * (MAX_PINGS + 1) seconds.
+ATTEMPT_TIMEOUT = 2.0
+PING_INTERVAL = 5
+MAX_PINGS = 2
+
+Listener = Callable[[], Awaitable[None]]
+
+
+def summary(exc: BaseException) -> str:
+    """``Type: first line`` of an exception (without traceback)."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+class Connection:
+    """One NATS client for an application.
+
+    :param settings: the checked settings (servers, credentials, TLS, timeouts).
+    :param logger: where connection losses and recoveries are logged.
+    :param name: the client's name, shown by the server's monitoring.
+    """
+
+    def __init__(self, settings: Settings, logger: logging.Logger, name: str = "doozer") -> None:
+        self.settings = settings
+        self.logger = logger
+        self.name = name
+        #: How many times nats-py reconnected since :meth:`open`.
+        self.reconnects = 0
+        #: A few words on the connection's state: "connected", "reconnecting: ...".
+        self.state = "not connected"
+        self._client: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._listeners: list[Listener] = []
+        self._closing = False
+        self._lost_since: float | None = None
+        self._first_error: BaseException | None = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.where}>"
+
+    @property
+    def where(self) -> str:
+        """The servers, without credentials."""
+        return self.settings.where
+
+    @property
+    def client(self) -> Client:
+        """The nats-py client (opened by :meth:`open`)."""
+        if self._client is None:
+            raise RuntimeError(
+                f"the NATS connection to {self.where} is not open: "
+                "it opens when the application starts"
+            )
+        return self._client
+
+    @property
+    def js(self) -> JetStreamContext:
+        """The JetStream context of :attr:`client`."""
+        if self._js is None:
+            self._js = self.client.jetstream()
+        return self._js
+
+    @property
+    def connected(self) -> bool:
+        """Whether the client is connected right now."""
+        return self._client is not None and self._client.is_connected
+
+    def on_reconnect(self, listener: Listener) -> None:
+        """Run ``await listener()`` after each reconnection."""
+        self._listeners.append(listener)
+
+    def _options(self) -> dict[str, Any]:
+        settings = self.settings
+        options: dict[str, Any] = {
+            "servers": list(settings.servers),
+            "name": self.name,
+            "connect_timeout": ATTEMPT_TIMEOUT,
+            "reconnect_time_wait": settings.reconnect_delay,
+            "max_reconnect_attempts": -1,
+            "ping_interval": PING_INTERVAL,
+            "max_outstanding_pings": MAX_PINGS,
+            "error_cb": self._on_error,
+            "disconnected_cb": self._on_disconnected,
+            "reconnected_cb": self._on_reconnected,
+            "closed_cb": self._on_closed,
+        }
+        if settings.creds:
+            options["user_credentials"] = settings.creds
+        if settings.token:
+            options["token"] = settings.token
+        if settings.user:
+            options["user"], options["password"] = settings.user, settings.password
+        if settings.tls_ca or settings.tls_cert:
+            context = ssl.create_default_context(cafile=settings.tls_ca)
+            if settings.tls_cert:
+                context.load_cert_chain(settings.tls_cert, settings.tls_key)
+            options["tls"] = context
+        return options
+
+    async def open(self) -> None:
+        """Connect, trying again for ``NATS_CONNECT_TIMEOUT`` seconds.
+
+        :raises ConnectionError: one line naming the servers (without
+            credentials), once the time is up.
+        """
+        settings = self.settings
+        self._closing = False
+        self.reconnects = 0
+        deadline = time.monotonic() + settings.connect_timeout
+        delay = settings.reconnect_delay
+        while True:
+            self.state = "connecting"
+            try:
+                self._client = await nats.connect(**self._options())
+                break
+            except Exception as exc:  # nats-py raises many kinds for "cannot connect"
+                cause = self._cause(exc)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self.state = f"cannot connect: {cause}"
+                    raise ConnectionError(
+                        f"cannot connect to NATS at {self.where} (tried for "
+                        f"{settings.connect_timeout:g} s; NATS_CONNECT_TIMEOUT): {cause}; "
+                        "check NATS_URL, the credentials, and that the server is running"
+                    ) from None
+                wait = min(delay, left)
+                self.logger.warning(
+                    "Cannot connect to NATS at %s (%s); trying again in %.1f s",
+                    self.where,
+                    cause,
+                    wait,
+                )
+                await asyncio.sleep(wait)
+                delay = min(delay * 2, 5.0)
+        self._js = self._client.jetstream()
+        self.state = "connected"
+        self.logger.info("Connected to NATS at %s", self.where)
+
+    def _cause(self, exc: BaseException) -> str:
+        # nats-py raises "no servers available" and tells the real cause to
+        # its error callback first; either is scrubbed of credentials.
+        first, self._first_error = self._first_error, None
+        if first is not None and type(exc).__name__ == "NoServersError":
+            exc = first
+        return self.settings.scrub(summary(exc))
+
+    async def close(self) -> None:
+        """Send what is buffered (acknowledgements) and close the client."""
+        self._closing = True
+        client, self._client, self._js = self._client, None, None
+        if client is not None and not client.is_closed:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.flush(), ATTEMPT_TIMEOUT)
+            with contextlib.suppress(Exception):
+                await client.close()
+        self.state = "closed"
+
+    # -- nats-py's callbacks ---------------------------------------------------
+
+    async def _on_error(self, exc: Exception) -> None:
+        if self._client is None or self._closing:
+            self._first_error = exc  # open() reports it, once it gives up
+            return
+        self.logger.warning("NATS at %s: %s", self.where, self._cause(exc))
+
+    async def _on_disconnected(self) -> None:
+        if self._closing or self._client is None:
+            return
+        self._lost_since = time.monotonic()
+        self.state = "reconnecting: lost the connection"
+        self.logger.warning("Lost the connection to NATS at %s; reconnecting", self.where)
+
+    async def _on_reconnected(self) -> None:
+        self.reconnects += 1
+        self.state = "connected"
+        lost = time.monotonic() - self._lost_since if self._lost_since is not None else 0.0
+        self._lost_since = None
+        self.logger.warning("Reconnected to NATS at %s after %.1f s", self.where, lost)
+        for listener in tuple(self._listeners):
+            try:
+                await listener()
+            except Exception as exc:
+                self.logger.error("After reconnecting to NATS: %s", self._cause(exc))
+
+    async def _on_closed(self) -> None:
+        if not self._closing:
+            self.state = "closed by the client library"
+            self.logger.error("The connection to NATS at %s closed for good", self.where)

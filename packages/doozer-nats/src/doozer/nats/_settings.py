@@ -1,0 +1,230 @@
+"""Reading and checking the ``NATS_*`` settings of one application."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from doozer.config import MASK, mask_url
+
+DEFAULTS: Mapping[str, Any] = {
+    "NATS_URL": "nats://localhost:4222",
+    "NATS_STREAM": None,
+    "NATS_SUBJECTS": None,
+    "NATS_INBOUND_SUBJECT": None,
+    "NATS_DURABLE": None,
+    "NATS_OUTBOUND_SUBJECT": None,
+    "NATS_DEAD_LETTER_SUBJECT": None,
+    "NATS_DEAD_LETTER_STREAM": None,
+    "NATS_ACK_WAIT": 30,
+    "NATS_MAX_DELIVER": 5,
+    "NATS_BATCH": None,
+    "NATS_CONNECT_TIMEOUT": 30,
+    "NATS_RECONNECT_DELAY": 1,
+    "NATS_CREDS": None,
+    "NATS_TOKEN": None,
+    "NATS_USER": None,
+    "NATS_PASSWORD": None,
+    "NATS_TLS_CA": None,
+    "NATS_TLS_CERT": None,
+    "NATS_TLS_KEY": None,
+}
+
+SCHEMES = ("nats", "tls", "ws", "wss")
+URL_FORM = "nats://[user:password@]host[:port] (tls:// for TLS; several separated by commas)"
+# user:password@ or token@ right after a scheme.
+_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://)(?P<info>[^@/\s,]+)@")
+
+
+def mask_servers(text: str) -> str:
+    """*text* with every URL's password, or token (``nats://token@host``), shown as ``***``."""
+
+    def hide(match: re.Match[str]) -> str:
+        user, colon, _secret = match.group("info").partition(":")
+        return f"{match.group('head')}{user + ':' if colon else ''}{MASK}@"
+
+    return mask_url(_USERINFO.sub(hide, text))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The checked ``NATS_*`` settings (None where the default depends on the run)."""
+
+    servers: tuple[str, ...]
+    stream: str | None
+    subjects: tuple[str, ...] | None
+    inbound_subject: str | None
+    durable: str | None
+    outbound_subject: str | None
+    dead_letter_subject: str | None
+    dead_letter_stream: str | None
+    ack_wait: float
+    max_deliver: int
+    batch: int | None
+    connect_timeout: float
+    reconnect_delay: float
+    creds: str | None = None
+    token: str | None = field(default=None, repr=False)
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+    @property
+    def where(self) -> str:
+        """The servers, comma-separated, without credentials."""
+        return mask_servers(",".join(self.servers))
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret a log line must never show (to scrub library messages)."""
+        found = [s for s in (self.token, self.password) if s]
+        for server in self.servers:
+            info = urlsplit(server).netloc.rpartition("@")[0]
+            found += [part for part in info.split(":")[-1:] if part]
+        return tuple(found)
+
+    def scrub(self, text: str) -> str:
+        """*text* without any of the secrets (for messages that come from nats-py)."""
+        text = mask_servers(text)
+        for secret in self.secrets:
+            text = text.replace(secret, MASK)
+        return text
+
+
+def check_servers(url: object) -> tuple[str, ...]:
+    """The servers of ``NATS_URL``; one line naming the culprit (masked) if one is wrong."""
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError(f"NATS_URL must be a NATS URL like {URL_FORM}, got {url!r}")
+    servers = tuple(part.strip() for part in url.split(",") if part.strip())
+    for server in servers:
+        problem = _server_problem(server)
+        if problem:
+            raise ValueError(
+                f"NATS_URL {mask_servers(server)!r} is not usable: {problem}; use {URL_FORM}"
+            )
+    return servers
+
+
+def _server_problem(server: str) -> str | None:
+    try:
+        parts = urlsplit(server)
+        port = parts.port
+    except ValueError as exc:  # a port that is not a number, a broken IPv6 host
+        return mask_servers(str(exc).replace(server, mask_servers(server)))
+    if parts.scheme not in SCHEMES:
+        return f"the scheme must be one of {', '.join(s + '://' for s in SCHEMES)}"
+    if not parts.hostname:
+        return "it names no host"
+    if port == 0:
+        return "port 0 is not a port"
+    return None
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """Whether the NATS *subject* falls under *pattern* (``*`` one token, ``>`` the rest)."""
+    tokens, wanted = pattern.split("."), subject.split(".")
+    for index, token in enumerate(tokens):
+        if token == ">":
+            return len(wanted) > index
+        if index >= len(wanted) or (token != "*" and token != wanted[index]):
+            return False
+    return len(tokens) == len(wanted)
+
+
+def resolve(settings: Mapping[str, Any]) -> Settings:
+    """Check the settings (defaults applied already) and return them typed.
+
+    :raises TypeError: a setting has the wrong type.
+    :raises ValueError: a setting has a wrong value.
+    """
+
+    def text(name: str) -> str | None:
+        value = settings[name]
+        if value is None or (isinstance(value, str) and value):
+            return value
+        shown = MASK if name in ("NATS_TOKEN", "NATS_PASSWORD") else repr(value)
+        raise TypeError(f"{name} must be a non-empty string or None, got {shown}")
+
+    def name_without_dots(name: str) -> str | None:
+        value = text(name)
+        if value is not None and re.search(r"[.\s*>/\\]", value):
+            raise ValueError(
+                f"{name} {value!r} is not a JetStream name: no dots, spaces, '*', '>' or slashes"
+            )
+        return value
+
+    def number(name: str, minimum: float) -> float:
+        value = settings[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+            raise ValueError(f"{name} must be a number of seconds >= {minimum}, got {value!r}")
+        return float(value)
+
+    def whole(name: str, optional: bool = False) -> Any:
+        value = settings[name]
+        if value is None and optional:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(
+                f"{name} must be a whole number >= 1{' or None' if optional else ''}, got {value!r}"
+            )
+        return value
+
+    def path(name: str) -> str | None:
+        value = text(name)
+        if value is not None and not os.path.isfile(value):
+            raise ValueError(f"{name} {value!r} is not a readable file: check the path")
+        return value
+
+    subjects = settings["NATS_SUBJECTS"]
+    if isinstance(subjects, str):
+        subjects = [part.strip() for part in subjects.split(",") if part.strip()]
+    if subjects is not None and (
+        not isinstance(subjects, Sequence)
+        or not subjects
+        or not all(isinstance(s, str) and s for s in subjects)
+    ):
+        raise TypeError(f"NATS_SUBJECTS must be a list of subjects, or None, got {subjects!r}")
+    stream = name_without_dots("NATS_STREAM")
+    inbound = text("NATS_INBOUND_SUBJECT")
+    dead = text("NATS_DEAD_LETTER_SUBJECT")
+    if dead is not None:
+        for pattern in subjects or ([inbound] if inbound else []):
+            if subject_matches(pattern, dead):
+                raise ValueError(
+                    f"NATS_DEAD_LETTER_SUBJECT {dead!r} falls under the stream's subject "
+                    f"{pattern!r}: dead letters would be consumed again; pick another subject"
+                )
+    user, password = text("NATS_USER"), text("NATS_PASSWORD")
+    if (user is None) != (password is None):
+        raise ValueError("NATS_USER and NATS_PASSWORD go together: set both, or neither")
+    cert, key = path("NATS_TLS_CERT"), path("NATS_TLS_KEY")
+    if (cert is None) != (key is None):
+        raise ValueError("NATS_TLS_CERT and NATS_TLS_KEY go together: set both, or neither")
+    return Settings(
+        servers=check_servers(settings["NATS_URL"]),
+        stream=stream,
+        subjects=tuple(subjects) if subjects is not None else None,
+        inbound_subject=inbound,
+        durable=name_without_dots("NATS_DURABLE"),
+        outbound_subject=text("NATS_OUTBOUND_SUBJECT"),
+        dead_letter_subject=dead,
+        dead_letter_stream=name_without_dots("NATS_DEAD_LETTER_STREAM"),
+        ack_wait=number("NATS_ACK_WAIT", 0.5),
+        max_deliver=whole("NATS_MAX_DELIVER"),
+        batch=whole("NATS_BATCH", optional=True),
+        connect_timeout=number("NATS_CONNECT_TIMEOUT", 0),
+        reconnect_delay=number("NATS_RECONNECT_DELAY", 0.01),
+        creds=path("NATS_CREDS"),
+        token=text("NATS_TOKEN"),
+        user=user,
+        password=password,
+        tls_ca=path("NATS_TLS_CA"),
+        tls_cert=cert,
+        tls_key=key,
+    )
