@@ -35,6 +35,17 @@ MAX_BLOCK = 5.0
 SOCKET_MARGIN = 5.0
 
 
+_MAYBE_LOST: tuple[type[BaseException], ...] = (*LOST, RuntimeError)
+
+
+def is_lost(exc: BaseException) -> bool:
+    """Whether *exc* means the connection broke (rather than the server refusing)."""
+    if isinstance(exc, LOST):
+        return True
+    # uvloop, writing to a transport that a reset just closed.
+    return isinstance(exc, RuntimeError) and "closed" in str(exc) and "Transport" in str(exc)
+
+
 class ClosedError(Exception):
     """The connection was closed while a command waited to be retried."""
 
@@ -120,7 +131,9 @@ class Connection:
         while True:
             try:
                 await self._client.ping()
-            except LOST as exc:
+            except _MAYBE_LOST as exc:
+                if not is_lost(exc):
+                    raise
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise ConnectionError(
@@ -162,7 +175,9 @@ class Connection:
                 raise ClosedError(f"the Redis connection to {self.where} is closed")
             try:
                 result = await command(self.client)
-            except LOST as exc:
+            except _MAYBE_LOST as exc:
+                if not is_lost(exc):
+                    raise
                 if self.closed:
                     raise ClosedError(f"the Redis connection to {self.where} is closed") from exc
                 self._log_lost(exc, what, delay)

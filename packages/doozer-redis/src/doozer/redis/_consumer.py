@@ -69,6 +69,8 @@ class Consumer:
         self._acks: Acknowledger | None = None
         self._scheduler: RetryScheduler | None = None
         self._scripts: dict[str, Any] = {}
+        self._suspects: set[str] = set()  # redelivered entries in hand
+        self._calm = asyncio.Event()
 
     def __repr__(self) -> str:
         group = self.group
@@ -101,6 +103,7 @@ class Consumer:
         }
         self._buffer.clear()
         self._held.clear()
+        self._suspects.clear()
         self._cursor, self._next_sweep = "0-0", 0.0
         await self._create_group()
         group = self.group
@@ -158,6 +161,12 @@ class Consumer:
         Cancelling it consumes nothing: what arrives later is kept for the
         next call, or handed back when the consumer closes.
         """
+        # A redelivered entry may be what crashed its last consumer: until it
+        # is settled, nothing else is taken in hand, so a crash it causes
+        # again does not count a delivery against innocent entries.
+        while self._suspects:
+            self._calm.clear()
+            await self._calm.wait()
         buffer = self._buffer
         while not buffer:
             if self._fetch is None or self._fetch.done():
@@ -171,6 +180,8 @@ class Consumer:
                 raise
         message = buffer.popleft()
         self._held[message.id] = message
+        if message.deliveries > 1:
+            self._suspects.add(message.id)
         return message
 
     async def _fetch_more(self) -> None:
@@ -203,12 +214,14 @@ class Consumer:
                     )
 
     async def _claim(self) -> None:
+        # One entry per call: a claimed entry is suspect (see read()), and
+        # entries claimed with it would be counted as delivered for nothing.
         group, name = self.group, self.name
         reply = await self.connection.call(
             lambda client: self._scripts["claim"](
                 keys=[group.stream, group.dead_letter_stream],
                 args=[
-                    group.group, name, int(group.claim_idle * 1000), self._cursor, self.batch,
+                    group.group, name, int(group.claim_idle * 1000), self._cursor, 1,
                     group.max_deliveries, _TOO_MANY, _now_iso(),
                 ],
             ),
@@ -263,6 +276,10 @@ class Consumer:
 
     async def _settle(self, message: Message, outcome: Outcome) -> None:
         self._held.pop(message.id, None)
+        if message.id in self._suspects:
+            self._suspects.discard(message.id)
+            if not self._suspects:
+                self._calm.set()
         if outcome.finished and not isinstance(outcome, Failed):
             assert self._acks is not None
             self._acks.add(message.id)
