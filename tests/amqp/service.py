@@ -6,6 +6,8 @@ processed message, written unbuffered so that SIGKILL loses none),
 ``DOOZER_TEST_DELAY`` (seconds per message) and ``DOOZER_TEST_PREFETCH``.
 With ``DOOZER_TEST_CLOSE_AT=<body>``, processing that message (the first
 time) has the broker close this process's connection, with rabbitmqctl.
+With ``DOOZER_TEST_RETRY_DELAY=<seconds>``, every message fails its first
+attempt and is retried (through the broker's delay queue) after that delay.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ import os
 
 from doozer import Application
 from doozer.amqp import AMQP, Message
+from doozer.contrib.retry import Retry, RetryableException
 from tests.amqp.support import close_connections
 
 DELAY = float(os.environ.get("DOOZER_TEST_DELAY", "0"))
 CLOSE_AT = os.environ.get("DOOZER_TEST_CLOSE_AT", "").encode()
+RETRY_DELAY = os.environ.get("DOOZER_TEST_RETRY_DELAY", "")
 OUTPUT = os.open(os.environ["DOOZER_TEST_OUTPUT"], os.O_WRONLY | os.O_CREAT | os.O_APPEND)
 
 
@@ -30,6 +34,9 @@ async def process(app: Application, message: Message) -> None:
         print(f"closed {closed} connection(s)", flush=True)
     if DELAY:
         await asyncio.sleep(DELAY)
+    if RETRY_DELAY and message.attempt == 1:
+        print(f"retrying {message.body.decode()}", flush=True)
+        raise RetryableException("the first attempt always fails")
     os.write(OUTPUT, f"{message.body.decode()} {int(message.redelivered)}\n".encode())
 
 
@@ -45,6 +52,8 @@ app = Application(
 )
 amqp = AMQP(app)
 app.consumer = amqp.consumer()
+if RETRY_DELAY:
+    Retry(app, delay=float(RETRY_DELAY))
 
 
 @app.startup

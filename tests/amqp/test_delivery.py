@@ -279,6 +279,8 @@ def test_inbound_exchange_bindings(broker: Broker) -> None:
 def test_an_unreachable_broker_fails_at_startup(broker: Broker) -> None:
     async def process(app: Application, message: Message) -> None: ...
 
-    app, _ = make_app(broker, process, AMQP_URL="amqp://guest:guest@127.0.0.1:1/")
+    app, _ = make_app(
+        broker, process, AMQP_URL="amqp://guest:guest@127.0.0.1:1/", AMQP_CONNECT_TIMEOUT=0
+    )
     with pytest.raises(ConnectionError, match="cannot connect to the AMQP broker"):
         run_app(app)

@@ -24,17 +24,20 @@ def start(
     delay: float = 0,
     prefetch: int = 4,
     close_at: int | None = None,
+    retry_delay: float | None = None,
+    url: str | None = None,
 ) -> Process:
     process = Process(
         ["-m", "doozer", "run", "-v", "-w", str(workers), "tests.amqp.service:app"],
         cwd=ROOT,
         env={
-            "DOOZER_TEST_AMQP_URL": broker.url,
+            "DOOZER_TEST_AMQP_URL": url or broker.url,
             "DOOZER_TEST_QUEUE": broker.name(),
             "DOOZER_TEST_OUTPUT": str(output),
             "DOOZER_TEST_DELAY": str(delay),
             "DOOZER_TEST_PREFETCH": str(prefetch),
             "DOOZER_TEST_CLOSE_AT": "" if close_at is None else str(close_at),
+            "DOOZER_TEST_RETRY_DELAY": "" if retry_delay is None else str(retry_delay),
         },
     )
     process.wait_for("consuming", timeout=20)

@@ -55,6 +55,7 @@ class Consumer:
         self._tag: str | None = None
         self._paused = False
         self._pausing: asyncio.Task[None] | None = None
+        self._recovering: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} queue={self._settings.inbound_queue!r}>"
@@ -90,6 +91,39 @@ class Consumer:
         channel = await connection.channel(publisher_confirms=False)
         prefetch = self._prefetch_count()
         await channel.set_qos(prefetch_count=prefetch)
+        queue = await self._declare(channel)
+        underlay = await channel.get_underlay_channel()
+        session = Session(
+            underlay,
+            generation,
+            # A batch must fill up before the prefetch window does, or the
+            # broker waits for acknowledgements that wait for more messages.
+            min(settings.ack_batch_size, max(1, prefetch // 2)),
+            settings.ack_batch_interval,
+        )
+        link = self._link
+
+        def on_close(_sender: object, exc: BaseException | None = None) -> None:
+            session.lost = True
+            link.reconnect(generation, f"the consuming channel closed: {exc!r}")
+
+        async def on_cancel(_frame: object) -> None:
+            # Runs in the channel's reader: declaring from here would wait for
+            # the reader itself, so recover in a task of its own.
+            if self._session is session and not session.stale:
+                self._recovering = asyncio.get_running_loop().create_task(
+                    self._recover(channel, session)
+                )
+
+        channel.close_callbacks.add(on_close)
+        underlay.on_consumer_cancel_callbacks.add(on_cancel)
+        self._channel, self._queue, self._session = channel, queue, session
+        self._tag = None
+        if not self._paused:
+            await self._consume()
+
+    async def _declare(self, channel: AbstractChannel) -> AbstractQueue:
+        settings = self._settings
         await channel.declare_queue(settings.dead_letter_queue, durable=True)
         arguments: dict[str, Any] = {
             "x-dead-letter-exchange": "",
@@ -105,25 +139,24 @@ class Consumer:
             )
             for key in settings.inbound_routing_keys:
                 await queue.bind(exchange, key)
-        session = Session(
-            await channel.get_underlay_channel(),
-            generation,
-            # A batch must fill up before the prefetch window does, or the
-            # broker waits for acknowledgements that wait for more messages.
-            min(settings.ack_batch_size, max(1, prefetch // 2)),
-            settings.ack_batch_interval,
+        return queue
+
+    async def _recover(self, channel: AbstractChannel, session: Session) -> None:
+        """After the broker cancelled our consumer: declare again and resume."""
+        self._logger.warning(
+            "The broker cancelled consuming from queue %r (was it deleted, or did its node "
+            "fail over?); declaring it again and resuming",
+            self._settings.inbound_queue,
         )
-        link = self._link
-
-        def on_close(_sender: object, exc: BaseException | None = None) -> None:
-            session.lost = True
-            link.reconnect(generation, f"the consuming channel closed: {exc!r}")
-
-        channel.close_callbacks.add(on_close)
-        self._channel, self._queue, self._session = channel, queue, session
         self._tag = None
-        if not self._paused:
-            await self._consume()
+        try:
+            self._queue = await self._declare(channel)
+            if not self._paused and self._session is session and self._tag is None:
+                await self._consume()
+        except Exception as exc:
+            self._link.reconnect(session.generation, f"resuming after a cancel failed: {exc!r}")
+            return
+        self._logger.warning("Consuming from queue %r again", self._settings.inbound_queue)
 
     async def _detach(self) -> None:
         """Let go of the previous channel: flush its acknowledgements if it is still open."""

@@ -14,6 +14,7 @@ from doozer import Extension
 from doozer import headers as names
 from doozer.outcomes import Outcome, Unfinished
 
+from ._connect import ConnectOptions
 from ._consumer import Consumer
 from ._link import LOST, Link
 from ._message import RETRY_HEADER, Message
@@ -91,13 +92,22 @@ class AMQP(Extension):
             app.settings.setdefault(key, value)
         settings = self._settings = resolve(app.settings)
         super().init_app(app)
-        link = self._link = Link(
+        options = ConnectOptions(
             settings.url,
             f"{app.name} (doozer, pid {os.getpid()})",
+            settings.heartbeat,
+            settings.tls_verify,
+            settings.tls_ca_file,
+            settings.tls_cert_file,
+            settings.tls_key_file,
+        )
+        link = self._link = Link(
+            options,
             app.logger,
             settings.reconnect_delay,
             settings.reconnect_max_delay,
             settings.publish_timeout,
+            settings.connect_timeout,
         )
         self._settler = Settler(link, settings, app.logger)
         if settings.outbound_exchange or settings.outbound_queue:

@@ -6,12 +6,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 from aio_pika.exceptions import ChannelInvalidStateError
-from yarl import URL
+
+from ._connect import ConnectFailedError, ConnectOptions, connect
 
 #: Errors that mean "the connection or the channel is gone", not "the broker said no".
 LOST: tuple[type[BaseException], ...] = (ConnectionError, ChannelInvalidStateError)
@@ -19,13 +20,8 @@ LOST: tuple[type[BaseException], ...] = (ConnectionError, ChannelInvalidStateErr
 #: Called on every (re)connection with the new connection and its generation number.
 Hook = Callable[[AbstractConnection, int], Awaitable[None]]
 
-CONNECT_TIMEOUT = 10.0
-
-
-def safe_url(url: str) -> str:
-    """The URL without its password, fit for logs."""
-    parsed = URL(url)
-    return str(parsed.with_password("***") if parsed.password else parsed)
+#: Longest wait for one connection attempt (the greeting, login and open).
+ATTEMPT_TIMEOUT = 10.0
 
 
 class Link:
@@ -33,24 +29,25 @@ class Link:
 
     Each successful connection gets a new *generation* number. Whatever was
     received on an older generation is stale: it cannot be acknowledged any
-    more and the broker delivers it again.
+    more and the broker delivers it again. It knows nothing of Doozer: the
+    consumer and the extension register *hooks*, run on every connection.
     """
 
     def __init__(
         self,
-        url: str,
-        name: str,
+        options: ConnectOptions,
         logger: logging.Logger,
         min_delay: float,
         max_delay: float,
         publish_timeout: float = 30.0,
+        connect_timeout: float = 30.0,
     ) -> None:
-        self.url = url
-        self.name = name
+        self.options = options
         self.logger = logger
         self.min_delay = min_delay
         self.max_delay = max_delay
         self.publish_timeout = publish_timeout
+        self.connect_timeout = connect_timeout
         self.generation = 0
         self.hooks: list[Hook] = []
         self.connection: AbstractConnection | None = None
@@ -61,6 +58,9 @@ class Link:
         self._closing = False
         self._supervisor: asyncio.Task[None] | None = None
 
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.options.safe_url} generation={self.generation}>"
+
     @property
     def ready(self) -> bool:
         """Whether a connection is open and set up."""
@@ -69,18 +69,47 @@ class Link:
     # -- opening and closing ----------------------------------------------
 
     async def open(self) -> None:
-        """Connect for the first time; a failure here is raised, not retried."""
+        """Connect for the first time, retrying with backoff for ``connect_timeout`` seconds.
+
+        :raises ConnectionError: one line naming the (masked) URL and the
+            cause, once the time is up or at once when retrying cannot help
+            (access refused, unknown virtual host, TLS verification).
+        """
         self._closing = False
         self._ready = asyncio.Event()  # on this run's event loop
         self._lost = asyncio.Event()
-        try:
-            await self._connect()
-        except LOST as exc:
-            raise ConnectionError(
-                f"cannot connect to the AMQP broker at {safe_url(self.url)}: {exc}"
-            ) from exc
-        self.logger.info("Connected to the AMQP broker at %s", safe_url(self.url))
-        self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.connect_timeout
+        delay, attempt = self.min_delay, 1
+        while True:
+            remaining = deadline - loop.time()
+            try:
+                await self._connect(min(ATTEMPT_TIMEOUT, max(remaining, 0.1)))
+                break
+            except ConnectFailedError as failure:
+                remaining = deadline - loop.time()
+                if not failure.retry or remaining <= 0:
+                    self._give_up(failure, attempt)
+                self.logger.warning(
+                    "Cannot connect to the AMQP broker at %s yet (attempt %d: %s); "
+                    "trying again in %.1f s",
+                    self.options.safe_url,
+                    attempt,
+                    failure,
+                    min(delay, remaining),
+                )
+                await asyncio.sleep(min(delay, remaining))
+                delay, attempt = min(delay * 2, self.max_delay), attempt + 1
+        self.logger.info("Connected to the AMQP broker at %s", self.options.safe_url)
+        self._supervisor = loop.create_task(self._supervise())
+
+    def _give_up(self, failure: ConnectFailedError, attempts: int) -> NoReturn:
+        # The library's traceback is for -v; the error itself is one line.
+        self.logger.info("The last connection attempt failed with:", exc_info=failure.__cause__)
+        tried = f" (after {attempts} attempts)" if attempts > 1 else ""
+        raise ConnectionError(
+            f"cannot connect to the AMQP broker at {self.options.safe_url}: {failure}{tried}"
+        ) from None
 
     async def close(self) -> None:
         """Close the connection and stop reconnecting."""
@@ -102,24 +131,25 @@ class Link:
         if self._closing or generation != self.generation or self._lost.is_set():
             return
         self.logger.warning(
-            "Lost the AMQP connection to %s (%s); reconnecting", safe_url(self.url), reason
+            "Lost the AMQP connection to %s (%s); reconnecting", self.options.safe_url, reason
         )
         self._ready.clear()
         self._lost.set()
 
-    async def _connect(self) -> None:
-        url = URL(self.url)
-        if "name" not in url.query:  # the connection's name, shown by the broker
-            url = url.update_query(name=self.name)
-        connection = await aio_pika.connect(url, timeout=CONNECT_TIMEOUT)
+    async def _connect(self, timeout: float = ATTEMPT_TIMEOUT) -> None:
+        connection = await connect(self.options, timeout)
         generation = self.generation + 1
         try:
             publisher = await connection.channel(publisher_confirms=True, on_return_raises=True)
             for hook in self.hooks:
                 await hook(connection, generation)
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(Exception):
                 await connection.close()
+            if isinstance(exc, Exception) and not isinstance(exc, LOST):
+                # The broker refused a declaration (PRECONDITION_FAILED...): retrying
+                # the same declaration cannot help.
+                raise ConnectFailedError(f"connected, but setting up failed: {exc}", False) from exc
             raise
 
         def on_close(_sender: object, exc: BaseException | None = None) -> None:
@@ -150,10 +180,9 @@ class Link:
                     await self._connect()
                 except Exception as exc:
                     self.logger.warning(
-                        "Reconnecting to %s failed (attempt %d: %s: %s); next attempt in %.1f s",
-                        safe_url(self.url),
+                        "Reconnecting to %s failed (attempt %d: %s); next attempt in %.1f s",
+                        self.options.safe_url,
                         attempt,
-                        type(exc).__name__,
                         exc,
                         delay,
                     )
@@ -163,7 +192,7 @@ class Link:
                 else:
                     self.logger.warning(
                         "Reconnected to %s (attempt %d); consuming again",
-                        safe_url(self.url),
+                        self.options.safe_url,
                         attempt,
                     )
                     break
