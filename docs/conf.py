@@ -35,7 +35,11 @@ nitpick_ignore = [
 # The docs are built offline (no intersphinx inventory), so references into
 # the standard library stay plain text instead of failing the -W build.
 nitpick_ignore_regex = [
-    ("py:.*", r"(asyncio|logging|collections\.abc|typing|argparse|pathlib|types|time)(\..*)?"),
+    (
+        "py:.*",
+        r"(asyncio|logging|collections\.abc|typing|argparse|pathlib|types|time|functools)(\..*)?",
+    ),
+    ("py:func", r"(repr|str)"),
     ("py:class", r"(Any|Callable|Awaitable|Iterable|Mapping|Sequence|ClassVar|Protocol)"),
 ]
 

@@ -82,3 +82,29 @@ def test_fraggle_commands_from_the_command_line() -> None:
     assert trash.stdout == "The answer is in the radishes.\n" * 2
     count = doozer("count", "-r", "turnips")
     assert count.stdout == "fraggle-rock: 3 turnips\n"
+
+
+def test_the_testing_page_example_passes() -> None:
+    # The example is itself a pytest module: run it as a user would.
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_orders.py"],
+        cwd=EXAMPLES,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+
+
+def test_the_embedding_example_serves_in_its_own_loop() -> None:
+    result = subprocess.run(
+        [sys.executable, "embedding.py"], cwd=EXAMPLES, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "processed 1",
+        "processed 2",
+        "processed 3",
+        "stopped after 3 message(s)",
+    ]

@@ -16,8 +16,8 @@ learn a message's fate without looking inside the engine::
             case RetryLater(delay=delay):
                 retried.append(delay)
 
-Outcomes are immutable; :data:`SUCCEEDED` is the one instance of
-:class:`Succeeded`.
+Outcomes are immutable; :data:`doozer.outcomes.SUCCEEDED` is the one
+instance of :class:`Succeeded`.
 """
 
 from __future__ import annotations

@@ -22,14 +22,18 @@ __all__ = ["Event", "MemoryDelivery", "MemoryQueue", "Record"]
 class Event:
     """One thing that happened to a message, at a time of the queue's clock.
 
-    :attr:`kind` is one of ``"published"``, ``"delivered"``, ``"acknowledged"``,
-    ``"retried"`` (:attr:`detail` is the delay), ``"dead_lettered"``
-    (:attr:`detail` is the reason) and ``"returned"`` (:attr:`detail` is why).
+    ``kind`` is one of ``"published"``, ``"delivered"``, ``"acknowledged"``,
+    ``"retried"`` (``detail`` is the delay), ``"dead_lettered"`` (``detail`` is
+    the reason) and ``"returned"`` (``detail`` is why).
     """
 
+    #: What happened.
     kind: str
+    #: When, on the queue's clock.
     time: float
+    #: The attempt of the delivery it happened to.
     attempt: int
+    #: The delay of a retry, the reason of a dead letter or of a return.
     detail: Any = None
 
 

@@ -36,7 +36,7 @@ class Report:
         return [record.outcome for record in self.records]
 
     def count(self) -> Counter[str]:
-        """How many messages ended with each outcome (by :attr:`Outcome.name`)."""
+        """How many messages ended with each outcome (by :attr:`doozer.outcomes.Outcome.name`)."""
         return Counter(o.name if o is not None else "unsettled" for o in self.outcomes)
 
 
