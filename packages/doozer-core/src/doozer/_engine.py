@@ -6,6 +6,10 @@ tasks take them from there through the callbacks. Each message ends with
 one :class:`~doozer.outcomes.Outcome`; a delivery is settled with it, then
 the outcome callbacks see it. Nothing polls: every task waits on the
 consumer, on the queue, or on a timer.
+
+With an ordering key the queue is a :class:`~doozer._ordering.KeyedLine`
+instead, and the workers keep each key's messages in order
+(:mod:`doozer._ordering`); without one, none of that code runs.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ import asyncio
 import functools
 import reprlib
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
 from ._calls import LaterCalls
+from ._ordering import STOP, KeyedLine, work_in_order
 from ._registry import describe
 from .exceptions import Abort
 from .outcomes import SUCCEEDED, Aborted, Failed, Outcome, Unfinished
@@ -26,7 +31,7 @@ from .types import _settles
 if TYPE_CHECKING:
     from .base import Application
 
-_STOP = object()  # put once per worker when there is nothing more to read
+_STOP = STOP  # put once per worker when there is nothing more to read
 
 #: How long a forced stop waits for unfinished deliveries to be handed back.
 _ABANDON_TIMEOUT = 5.0
@@ -41,9 +46,15 @@ def _shorten(message: Any) -> str:
 class Engine:
     """Run one application once: startup, consumption, drain, teardown."""
 
-    def __init__(self, app: Application, num_workers: int) -> None:
+    def __init__(
+        self,
+        app: Application,
+        num_workers: int,
+        ordering_key: Callable[[Any], Hashable] | None = None,
+    ) -> None:
         self.app = app
         self.num_workers = num_workers
+        self.ordering_key = ordering_key
         self.logger = app.logger
         self.stopping = False  # no more reading; messages already read still finish
         self.forced = False  # in-flight work was cancelled
@@ -57,6 +68,7 @@ class Engine:
         self._held: Any = _STOP  # a message read, not queued yet
         self._timer: asyncio.TimerHandle | None = None
         self._queue: asyncio.Queue[Any] = asyncio.Queue(num_workers)
+        self._line: KeyedLine | None = None  # instead of the queue, with an ordering key
         self._later = LaterCalls(self._fail)
         self._reports: tuple[Any, ...] = ()  # the outcome callbacks, fixed at start
         self._stop_reason = "the consumer ended consumption"
@@ -71,6 +83,8 @@ class Engine:
     @property
     def read_ahead(self) -> int:
         """Messages read and not handed to a worker yet."""
+        if self._line is not None:  # ready, or waiting behind a busy key
+            return self._line.count + (self._held is not _STOP)
         # The end-of-input markers queued behind the last message are not messages.
         markers = self._markers_put - self._workers_done
         return max(self._queue.qsize() - markers, 0) + (self._held is not _STOP)
@@ -196,8 +210,22 @@ class Engine:
     async def _consume(self) -> None:
         loop = asyncio.get_running_loop()
         process = self._pipeline()
-        self._reader = loop.create_task(self._read())
-        workers = [loop.create_task(self._work(process)) for _ in range(self.num_workers)]
+        if self.ordering_key is None:
+            self._reader = loop.create_task(self._read(self._queue.put))
+            workers = [loop.create_task(self._work(process)) for _ in range(self.num_workers)]
+        else:
+            line = self._line = KeyedLine(
+                self.ordering_key,
+                self.num_workers,
+                self.logger,
+                self._give_back,
+                lambda: self.stopping,
+            )
+            self._reader = loop.create_task(self._read(line.put))
+            handle = functools.partial(self._handle, process, self._refusal())
+            workers = [
+                loop.create_task(work_in_order(line, handle)) for _ in range(self.num_workers)
+            ]
         tasks = [self._reader, *workers]
         try:
             await asyncio.gather(*tasks)
@@ -207,7 +235,10 @@ class Engine:
             # hand back what was read ahead and never started.
             self._later.hurry()
             await asyncio.wait(tasks, timeout=_ABANDON_TIMEOUT)
-            unstarted = [m for m in self._drain_queue() if m is not _STOP]
+            if self._line is not None:
+                unstarted = self._line.unstarted()
+            else:
+                unstarted = [m for m in self._drain_queue() if m is not _STOP]
             if self._held is not _STOP:  # the reader was waiting to queue it
                 unstarted.append(self._held)
             if unstarted:
@@ -246,9 +277,8 @@ class Engine:
 
     # -- tasks -----------------------------------------------------------
 
-    async def _read(self) -> None:
+    async def _read(self, put: Callable[[Any], Awaitable[None]]) -> None:
         read = self.app.consumer.read
-        put = self._queue.put
         try:
             while not self.stopping:
                 self._reading = True
@@ -296,6 +326,39 @@ class Engine:
                 self._fail(exc, f"while settling message {_shorten(original)}")
             # Drop references before waiting, so a finished message can be freed.
             del original, outcome
+
+    async def _handle(
+        self,
+        process: Process,
+        refuse: Callable[[Any, Exception], Awaitable[Outcome]],
+        original: Any,
+        key_error: Exception | None,
+    ) -> Outcome:
+        """What :meth:`_work` does for one message, for the ordered workers.
+
+        *key_error* is what the ordering key function raised for the
+        message: then *refuse* takes it to its failure instead of *process*.
+        """
+        try:
+            if key_error is None:
+                outcome = await process(original)
+            else:
+                outcome = await refuse(original, key_error)
+        except asyncio.CancelledError:
+            self.logger.error("Cancelled while processing message %s", _shorten(original))
+            await self._abandon([original], "cancelled by a forced stop")
+            raise
+        except Exception as exc:
+            self._fail(exc, f"while processing message {_shorten(original)} (not acknowledged)")
+            outcome = Unfinished(f"{type(exc).__name__}: {exc}", exc)
+        try:
+            await self._finish(original, outcome)
+        except Exception as exc:
+            self._fail(exc, f"while settling message {_shorten(original)}")
+        return outcome
+
+    async def _give_back(self, originals: list[Any]) -> None:
+        await self._abandon(originals, "returned after an unfinished message of its key")
 
     async def _finish(self, original: Any, outcome: Outcome) -> None:
         """Settle a delivery with its outcome, then tell the outcome callbacks."""
@@ -364,6 +427,38 @@ class Engine:
         for wrapper in reversed(callbacks.message_wrapper):
             pipeline = _wrap(app, wrapper, pipeline)
         return pipeline
+
+    def _refusal(self) -> Callable[[Any, Exception], Awaitable[Outcome]]:
+        """Takes a message whose ordering key could not be computed to its failure.
+
+        The same way as an exception from a preprocessor: inside the message
+        wrappers, through the failure policies (or the error callbacks), then
+        the acknowledgement callbacks.
+        """
+        app = self.app
+        callbacks = app.callbacks
+        acknowledgements = tuple(callbacks.message_acknowledgement)
+        wrappers = tuple(reversed(callbacks.message_wrapper))
+        decide = functools.partial(
+            self._decide_failure, tuple(callbacks.failure_policy), tuple(callbacks.error)
+        )
+
+        async def refuse(original: Any, error: Exception) -> Outcome:
+            async def fail(original: Any) -> Outcome:
+                outcome = await decide(original, original, error)
+                try:
+                    for acknowledge in acknowledgements:
+                        await acknowledge(app, original)
+                except Abort as abort:
+                    self.logger.debug("Acknowledgement aborted: %s", abort.reason)
+                return outcome
+
+            pipeline: Process = fail
+            for wrapper in wrappers:
+                pipeline = _wrap(app, wrapper, pipeline)
+            return await pipeline(original)
+
+        return refuse
 
     async def _decide_failure(
         self,

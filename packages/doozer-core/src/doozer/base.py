@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import numbers
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._registry import Callbacks, check_async_callable
+from ._registry import CallbackList, Callbacks, check_async_callable
 from .config import Config
 from .types import Callback, is_async_callable
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from ._engine import Engine
 
-__all__ = ["Application", "Callbacks"]
+__all__ = ["Application", "CallbackList", "Callbacks"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,12 +38,19 @@ class Application:
     :param callback: a coroutine function ``callback(app, message)`` that
         processes a message and returns an iterable of results, or None.
         Required before the application runs.
-    :raises TypeError: if *settings* or *callback* is of the wrong kind.
+    :param ordering_key: a function ``ordering_key(message)`` that returns a
+        hashable key for the message as the consumer returned it, or None:
+        messages with equal keys are then processed one at a time, in the
+        order they were read; others (and None) in parallel (see
+        :doc:`/ordering`). :meth:`serve` and :meth:`run_forever` can override it.
+    :raises TypeError: if *settings*, *callback* or *ordering_key* is of the wrong kind.
 
     Settings the application itself reads: ``DEBUG`` (default False) and
     ``SHUTDOWN_TIMEOUT`` (seconds that stopping, on a signal, :meth:`stop`
     or an unhandled exception, may take: draining in-flight messages and
-    teardown; default 30; None waits forever).
+    teardown; default 30; None waits forever). With an ordering key,
+    ``ORDERING_RETRIES`` (``"relaxed"``, the default and only choice: see
+    :doc:`/ordering`).
     """
 
     def __init__(
@@ -53,7 +60,12 @@ class Application:
         *,
         consumer: Any = None,
         callback: Callback | None = None,
+        ordering_key: Callable[[Any], Hashable] | None = None,
     ) -> None:
+        if ordering_key is not None:
+            from ._ordering import check_ordering_key  # imports asyncio: see below
+
+            check_ordering_key(ordering_key)
         #: The application's name.
         self.name = name
         #: The settings (a :class:`~doozer.config.Config`), shared with extensions.
@@ -81,6 +93,8 @@ class Application:
         #: first; set before the startup callbacks run, so extensions can size
         #: what they need (a broker's prefetch, a pool).
         self.num_workers: int | None = None
+        #: The ordering key function (see :doc:`/ordering`), or None: no ordering.
+        self.ordering_key = ordering_key
         self._engine: Engine | None = None
 
     def __repr__(self) -> str:
@@ -286,7 +300,13 @@ class Application:
             raise RuntimeError(f"{self!r} is not running: call_later() needs a running application")
         self._engine.call_later(delay, callback, args)
 
-    async def serve(self, num_workers: int = 1, *, debug: bool = False) -> None:
+    async def serve(
+        self,
+        num_workers: int = 1,
+        *,
+        debug: bool = False,
+        ordering_key: Callable[[Any], Hashable] | None = None,
+    ) -> None:
         """Run the application in the event loop that is already running.
 
         Runs the startup callbacks, then *num_workers* concurrent workers
@@ -300,8 +320,11 @@ class Application:
         :param num_workers: how many messages are processed concurrently.
         :param debug: enable debug mode (also enabled by the ``DEBUG``
             setting or the ``PYTHONASYNCIODEBUG`` environment variable).
-        :raises TypeError: if the consumer or callback is missing or unfit.
-        :raises ValueError: if *num_workers* or ``SHUTDOWN_TIMEOUT`` is invalid.
+        :param ordering_key: the ordering key function for this run, instead
+            of the application's :attr:`ordering_key` (None: the application's).
+        :raises TypeError: if the consumer, callback or ordering key is missing or unfit.
+        :raises ValueError: if *num_workers*, ``SHUTDOWN_TIMEOUT`` or
+            ``ORDERING_RETRIES`` is invalid.
         :raises RuntimeError: if the application is running already.
         :raises Exception: the first unhandled exception, after the
             application stopped gracefully.
@@ -310,14 +333,18 @@ class Application:
         import asyncio
 
         from ._engine import Engine  # imports asyncio: see the top of this module
+        from ._ordering import check_ordering
 
         self._check_runnable(num_workers)
+        key = self.ordering_key if ordering_key is None else ordering_key
+        if key is not None:
+            check_ordering(key, self.settings)
         if self._engine is not None:
             raise RuntimeError(f"{self!r} is running already: it runs once at a time")
         self.num_workers = num_workers
         if debug or self.settings.get("DEBUG") or os.environ.get("PYTHONASYNCIODEBUG"):
             self._enable_debug(asyncio.get_running_loop())
-        self._engine = engine = Engine(self, num_workers)
+        self._engine = engine = Engine(self, num_workers, key)
         try:
             await engine.run()
         finally:
@@ -328,6 +355,8 @@ class Application:
         num_workers: int = 1,
         loop: asyncio.AbstractEventLoop | None = None,
         debug: bool = False,
+        *,
+        ordering_key: Callable[[Any], Hashable] | None = None,
     ) -> None:
         """Run the application until the consumer ends or the process is signalled.
 
@@ -341,10 +370,13 @@ class Application:
             a loop passed in is left open for its owner.
         :param debug: enable debug mode (also enabled by the ``DEBUG``
             setting or the ``PYTHONASYNCIODEBUG`` environment variable).
+        :param ordering_key: the ordering key function for this run, instead
+            of the application's :attr:`ordering_key` (None: the application's).
         :raises RuntimeError: if called from a running event loop (there,
             ``await app.serve()``).
-        :raises TypeError: if the consumer or callback is missing or unfit.
-        :raises ValueError: if *num_workers* or ``SHUTDOWN_TIMEOUT`` is invalid.
+        :raises TypeError: if the consumer, callback or ordering key is missing or unfit.
+        :raises ValueError: if *num_workers*, ``SHUTDOWN_TIMEOUT`` or
+            ``ORDERING_RETRIES`` is invalid.
         :raises Exception: the first unhandled exception, after the
             application stopped gracefully.
         :raises TimeoutError: if stopping took longer than ``SHUTDOWN_TIMEOUT``.
@@ -357,12 +389,17 @@ class Application:
                 "use 'await app.serve()' there"
             )
         self._check_runnable(num_workers)
+        key = self.ordering_key if ordering_key is None else ordering_key
+        if key is not None:
+            from ._ordering import check_ordering
+
+            check_ordering(key, self.settings)  # before a loop is made
         own_loop = loop is None
         event_loop = new_event_loop() if loop is None else loop
         signals = _SignalCounter(self)
         restore_signals = handle_signals(event_loop, signals.received)
         try:
-            event_loop.run_until_complete(signals.serve(num_workers, debug))
+            event_loop.run_until_complete(signals.serve(num_workers, debug, ordering_key))
         finally:
             restore_signals()
             if own_loop:
@@ -412,8 +449,10 @@ class _SignalCounter:
         self.app = app
         self.count = 0
 
-    async def serve(self, num_workers: int, debug: bool) -> None:
-        await self.app.serve(num_workers, debug=debug)
+    async def serve(
+        self, num_workers: int, debug: bool, ordering_key: Callable[[Any], Hashable] | None
+    ) -> None:
+        await self.app.serve(num_workers, debug=debug, ordering_key=ordering_key)
 
     def received(self, signum: int) -> None:
         import signal
