@@ -1,0 +1,1 @@
+"""Tests of doozer-database (doozer.contrib.database)."""
