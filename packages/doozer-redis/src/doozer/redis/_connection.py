@@ -92,8 +92,8 @@ class Connection:
         return mask_url(self.url)
 
     @property
-    def client(self) -> Redis:
-        """The redis-py client (opened by :meth:`open`)."""
+    def client(self) -> Any:
+        """The redis-py client, a ``redis.asyncio.Redis`` (opened by :meth:`open`)."""
         if self._client is None:
             raise RuntimeError(
                 f"the Redis connection to {self.where} is not open: "
@@ -164,10 +164,10 @@ class Connection:
         """Run ``await command(client)``, again and again while the server is unreachable.
 
         Waits with backoff between tries and logs the loss once and the
-        recovery once.
+        recovery once. Raises ``ClosedError`` if the connection is closed
+        while it waits to retry.
 
         :param what: what the command does, for the logs.
-        :raises ClosedError: if the connection is closed while waiting to retry.
         """
         delay = self.min_delay
         while True:
