@@ -1,0 +1,1 @@
+"""Redis Streams: doozer-redis against raw redis-py loops and FastStream."""
