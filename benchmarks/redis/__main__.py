@@ -14,8 +14,8 @@ import importlib.util
 import time
 import uuid
 from collections.abc import Callable, Coroutine
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -71,7 +71,7 @@ async def doozer(stream: str, entries: int, workers: int) -> None:
 
 
 async def faststream(stream: str, entries: int) -> None:
-    from faststream.redis import RedisBroker, StreamSub
+    from faststream.redis import RedisBroker, StreamSub  # type: ignore[import-not-found, unused-ignore]
 
     broker = RedisBroker(URL)
     done = asyncio.Event()
