@@ -39,7 +39,7 @@ async def raw(stream: str, entries: int, batch: int, batched_ack: bool) -> None:
     client = aioredis.Redis.from_url(URL)
     done = 0
     while done < entries:
-        reply = await client.xreadgroup("bench", "raw", {stream: ">"}, count=batch, block=1000)
+        reply: Any = await client.xreadgroup("bench", "raw", {stream: ">"}, count=batch, block=1000)
         ids = [entry_id for _, rows in reply for entry_id, _ in rows]
         if batched_ack:
             await client.xack(stream, "bench", *ids)
