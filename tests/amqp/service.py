@@ -3,7 +3,8 @@
 ``python -m doozer run tests.amqp.service -w N`` with ``DOOZER_TEST_QUEUE``,
 ``DOOZER_TEST_OUTPUT`` (a file that gets ``<body> <redelivered>`` per
 processed message, written unbuffered so that SIGKILL loses none),
-``DOOZER_TEST_DELAY`` (seconds per message) and ``DOOZER_TEST_PREFETCH``.
+``DOOZER_TEST_DELAY`` (seconds per message), ``DOOZER_TEST_PREFETCH`` and
+``DOOZER_TEST_CONNECT_TIMEOUT`` (``AMQP_CONNECT_TIMEOUT``).
 With ``DOOZER_TEST_CLOSE_AT=<body>``, processing that message (the first
 time) has the broker close this process's connection, with rabbitmqctl.
 With ``DOOZER_TEST_RETRY_DELAY=<seconds>``, every message fails its first
@@ -47,6 +48,7 @@ app = Application(
         "AMQP_INBOUND_QUEUE": os.environ["DOOZER_TEST_QUEUE"],
         "AMQP_PREFETCH_COUNT": int(os.environ.get("DOOZER_TEST_PREFETCH", "4")),
         "AMQP_RECONNECT_DELAY": 0.1,
+        "AMQP_CONNECT_TIMEOUT": float(os.environ.get("DOOZER_TEST_CONNECT_TIMEOUT", "30")),
     },
     callback=process,
 )

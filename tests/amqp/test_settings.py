@@ -130,3 +130,62 @@ async def test_republish_wants_an_amqp_message() -> None:
     amqp = AMQP(app)
     with pytest.raises(TypeError, match="read by AMQP's consumer"):
         await amqp.republish(app, {"body": "not a delivery"})
+
+
+@pytest.mark.parametrize(
+    ("url", "complaint"),
+    [
+        ("notaurl", "must start with amqp:// or amqps://"),
+        ("http://x", "must start with amqp:// or amqps://"),
+        ("amqp://guest:s3cret@host:notaport/", "invalid port"),
+        ("amqp://guest:s3cret@host:70000/", "invalid port"),
+        ("amqp:///vhost", "no host"),
+    ],
+)
+def test_bad_urls_are_one_value_error_without_the_password(url: str, complaint: str) -> None:
+    with pytest.raises(ValueError, match="AMQP_URL") as caught:
+        AMQP(make(AMQP_URL=url))
+    text = str(caught.value)
+    assert complaint in text
+    assert "\n" not in text
+    assert "s3cret" not in text
+
+
+def test_amqps_urls_are_accepted() -> None:
+    AMQP(make(AMQP_URL="amqps://user:pw@broker.example:5671/prod"))
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("AMQP_CONNECT_TIMEOUT", -1),
+        ("AMQP_HEARTBEAT", 1.5),
+        ("AMQP_PUBLISH_TIMEOUT", 0),
+        ("AMQP_ACK_BATCH_INTERVAL", -0.1),
+        ("AMQP_TLS_VERIFY", "yes"),
+        ("AMQP_TLS_CA_FILE", ""),
+    ],
+)
+def test_bad_new_settings_are_refused(setting: str, value: Any) -> None:
+    with pytest.raises((TypeError, ValueError), match=setting):
+        AMQP(make(**{setting: value}))
+
+
+def test_the_outbound_queue_needs_a_route_to_it() -> None:
+    with pytest.raises(ValueError, match="AMQP_OUTBOUND_ROUTING_KEY"):
+        AMQP(make(AMQP_OUTBOUND_QUEUE="results"))
+    with pytest.raises(ValueError, match="AMQP_OUTBOUND_ROUTING_KEY"):
+        AMQP(make(AMQP_OUTBOUND_QUEUE="results", AMQP_OUTBOUND_EXCHANGE="events"))
+    AMQP(make(AMQP_OUTBOUND_QUEUE="results", AMQP_OUTBOUND_ROUTING_KEY="results"))
+
+
+def test_no_password_in_any_repr() -> None:
+    app = make(AMQP_URL="amqp://user:s3cret@broker:5672/vh", AMQP_INBOUND_QUEUE="jobs")
+    amqp = AMQP(app)
+    consumer = amqp.consumer()
+    shown = [repr(app.settings), str(app.settings), repr(amqp), repr(consumer)]
+    shown += [repr(amqp.producer()), repr(vars(amqp))]
+    for text in shown:
+        assert "s3cret" not in text, text
+    assert "jobs" in repr(consumer)
+    assert "user:***@broker" in repr(amqp)

@@ -134,6 +134,8 @@ def explain(exc: BaseException, options: ConnectOptions, timeout: float) -> str:
         return f"TLS failed: {exc.reason or exc}"
     if _refused(exc):
         return "connection refused (is the broker running, and listening on that port?)"
+    if _reset(exc):
+        return "the peer closed the connection before the AMQP greeting (it reset it)"
     if isinstance(exc, AMQPConnectionError):
         received = _received(exc)
         if received == 0:
@@ -173,6 +175,15 @@ def _refused(exc: BaseException) -> bool:
         if args and args[0] == errno.ECONNREFUSED:
             return True
     return False
+
+
+def _reset(exc: BaseException) -> bool:
+    for link in _chain(exc):
+        if isinstance(link, ConnectionResetError):
+            return True
+        if any(isinstance(arg, ConnectionResetError) for arg in getattr(link, "args", ())):
+            return True
+    return "connection reset" in str(exc).lower()
 
 
 def _received(exc: BaseException) -> int:
