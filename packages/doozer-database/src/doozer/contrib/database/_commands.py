@@ -19,6 +19,7 @@ from doozer.config import mask_url
 
 from ._engine import make_engine, summary
 from ._migrations import MigrationsError, create_directory, make_config
+from ._settings import resolve
 
 if TYPE_CHECKING:
     from doozer import Application
@@ -51,9 +52,9 @@ def init(app: Application) -> int:
     The directory gets env.py, script.py.mako (the template of new
     revisions) and versions/, where 'db revision' writes revisions.
     """
-    database = _database(app)
+    _database(app)  # the application must use the extension
     try:
-        made = create_directory(database.settings.migrations)
+        made = create_directory(resolve(app.settings).migrations)
     except MigrationsError as error:
         return _fail("init", error)
     for path in made:
@@ -138,7 +139,7 @@ def _fail(name: str, error: BaseException) -> int:
 def _offline(app: Application, name: str, action: Callable[[Config], None]) -> int:
     database = _database(app)
     try:
-        config = make_config(database.settings.migrations, database.metadata)
+        config = make_config(resolve(app.settings).migrations, database.metadata)
         with _alembic_logs():
             action(config)
     except (MigrationsError, CommandError) as error:
@@ -149,7 +150,7 @@ def _offline(app: Application, name: str, action: Callable[[Config], None]) -> i
 async def _connected(app: Application, name: str, action: Callable[[Config], None]) -> int:
     """Run *action* with a connection to the database, in one transaction."""
     database = _database(app)
-    settings = database.settings
+    settings = resolve(app.settings)
     try:
         config = make_config(settings.migrations, database.metadata)
     except MigrationsError as error:

@@ -113,8 +113,7 @@ class Database(Extension):
     # -- what the application uses ---------------------------------------------
 
     @property
-    def settings(self) -> Settings:
-        """The checked settings."""
+    def _config(self) -> Settings:
         if self._settings is None:
             self.app  # noqa: B018 - raises the explanatory RuntimeError
         assert self._settings is not None
@@ -168,9 +167,9 @@ class Database(Extension):
     # -- callbacks --------------------------------------------------------------
 
     async def _start(self, app: Application) -> None:
-        engine = make_engine(self.settings, app.num_workers)
+        engine = make_engine(self._config, app.num_workers)
         try:
-            await connect(engine, self.settings, app.logger)
+            await connect(engine, self._config, app.logger)
         except BaseException:
             await engine.dispose()
             raise
