@@ -4,7 +4,8 @@
 ``DOOZER_TEST_OUTPUT`` (a file that gets ``<body> <redelivered>`` per
 processed message, written unbuffered so that SIGKILL loses none),
 ``DOOZER_TEST_DELAY`` (seconds per message), ``DOOZER_TEST_PREFETCH`` and
-``DOOZER_TEST_CONNECT_TIMEOUT`` (``AMQP_CONNECT_TIMEOUT``).
+``DOOZER_TEST_CONNECT_TIMEOUT`` (``AMQP_CONNECT_TIMEOUT``) and
+``DOOZER_TEST_TLS_CA_FILE`` (``AMQP_TLS_CA_FILE``).
 With ``DOOZER_TEST_CLOSE_AT=<body>``, processing that message (the first
 time) has the broker close this process's connection, with rabbitmqctl.
 With ``DOOZER_TEST_RETRY_DELAY=<seconds>``, every message fails its first
@@ -49,6 +50,7 @@ app = Application(
         "AMQP_PREFETCH_COUNT": int(os.environ.get("DOOZER_TEST_PREFETCH", "4")),
         "AMQP_RECONNECT_DELAY": 0.1,
         "AMQP_CONNECT_TIMEOUT": float(os.environ.get("DOOZER_TEST_CONNECT_TIMEOUT", "30")),
+        "AMQP_TLS_CA_FILE": os.environ.get("DOOZER_TEST_TLS_CA_FILE") or None,
     },
     callback=process,
 )

@@ -25,7 +25,13 @@ from .test_processes import ROOT, processed, start, wait_until
 PASSWORD = "guest"
 
 
-def first_connect(url: str, tmp_path: Path, *flags: str, timeout: float = 1) -> Process:
+def first_connect(
+    url: str,
+    tmp_path: Path,
+    *flags: str,
+    timeout: float = 1,
+    extra_env: dict[str, str] | None = None,
+) -> Process:
     """The test service on *url*, expected to give up connecting."""
     return Process(
         ["-m", "doozer", "run", *flags, "tests.amqp.service:app"],
@@ -35,6 +41,7 @@ def first_connect(url: str, tmp_path: Path, *flags: str, timeout: float = 1) -> 
             "DOOZER_TEST_QUEUE": "never-declared",
             "DOOZER_TEST_OUTPUT": str(tmp_path / "out"),
             "DOOZER_TEST_CONNECT_TIMEOUT": str(timeout),
+            **(extra_env or {}),
         },
     )
 
