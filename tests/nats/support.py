@@ -112,6 +112,30 @@ class Streams:
     async def consumer(self) -> Any:
         return await self.call(lambda js: js.consumer_info(self.stream, self.durable))
 
+    async def fetch_all(self, wanted: int, timeout: float) -> list[bytes]:
+        """Pull (and acknowledge) up to *wanted* messages as the durable, for *timeout* s."""
+
+        async def pull(js: JetStreamContext) -> list[bytes]:
+            subscription = await js.pull_subscribe(
+                self.inbound, durable=self.durable, stream=self.stream
+            )
+            bodies: list[bytes] = []
+            deadline = asyncio.get_running_loop().time() + timeout
+            while len(bodies) < wanted:
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0.1:
+                    break
+                try:
+                    batch = await subscription.fetch(wanted - len(bodies), timeout=left)
+                except asyncio.TimeoutError:
+                    break
+                for msg in batch:
+                    bodies.append(msg.data)
+                    await msg.ack()
+            return bodies
+
+        return await self.call(pull)
+
     async def delete(self) -> None:
         async def drop(js: JetStreamContext) -> None:
             for name in (self.stream, self.dead_stream):

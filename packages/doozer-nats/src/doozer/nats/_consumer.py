@@ -7,6 +7,7 @@ import json
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -66,8 +67,15 @@ class Consumer:
     and hands what was pulled but not read back to JetStream at once.
     """
 
-    def __init__(self, connection: Connection, source: Source, logger: logging.Logger) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        source: Source,
+        logger: logging.Logger,
+        stopping: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.connection = connection
+        self._stopping = stopping
         self.source = source
         self.logger = logger
         #: How many messages are pulled ahead at most (set when the application starts).
@@ -77,6 +85,7 @@ class Consumer:
         self._held: dict[int, Message] = {}  # by stream sequence: read, not settled yet
         self._pulls: dict[int, _Pull] = {}  # open pull requests, oldest first
         self._pull_count = 0
+        self._no_pulls = asyncio.Event()
         self._arrived = asyncio.Event()
         self._subscription: Subscription | None = None
         self._inbox = ""
@@ -104,7 +113,7 @@ class Consumer:
         return (
             self._started
             and self._problem is None
-            and not self._paused
+            and not self._holding_back
             and self.connection.connected
         )
 
@@ -140,6 +149,8 @@ class Consumer:
         self._paused = False
         self._problem = None
         self._arrived = asyncio.Event()
+        self._no_pulls = asyncio.Event()
+        self._no_pulls.set()
         await ensure_consumer(self.connection.js, self.source, self.logger)
         client = self.connection.client
         self._inbox = client.new_inbox()
@@ -155,6 +166,16 @@ class Consumer:
             self._keeper.cancel()
             await asyncio.gather(self._keeper, return_exceptions=True)
             self._keeper = None
+        await self._hand_back_buffer()
+        # Unsubscribing with pull requests open would lose what they still
+        # deliver (until ack_wait): let them end (they expire), handing back
+        # whatever comes.
+        if self._pulls:
+            wait = max(pull.expires_at for pull in self._pulls.values()) - time.monotonic()
+            try:
+                await asyncio.wait_for(self._no_pulls.wait(), max(wait, 0.01))
+            except asyncio.TimeoutError:
+                pass
         subscription, self._subscription = self._subscription, None
         if subscription is not None:
             try:
@@ -195,9 +216,18 @@ class Consumer:
         self._paused = True
         self._spawn(self._hand_back_buffer())
 
+    @property
+    def _holding_back(self) -> bool:
+        return self._paused or self._stopping()
+
+    def _forget(self, number: int) -> None:
+        self._pulls.pop(number, None)
+        if not self._pulls:
+            self._no_pulls.set()
+
     async def _refill(self) -> None:
         """Ask for as many messages as the buffer has room for, if that is enough."""
-        if self._subscription is None or self._paused or not self.connection.connected:
+        if self._subscription is None or self._holding_back or not self.connection.connected:
             return
         outstanding = sum(pull.remaining for pull in self._pulls.values())
         room = self.batch - len(self._buffer) - outstanding
@@ -206,6 +236,7 @@ class Consumer:
         self._pull_count += 1
         number = self._pull_count
         self._pulls[number] = _Pull(room, time.monotonic() + PULL_EXPIRES + _PULL_GRACE)
+        self._no_pulls.clear()
         request = {"batch": room, "expires": int(PULL_EXPIRES * 1e9)}
         source = self.source
         try:
@@ -215,7 +246,7 @@ class Consumer:
                 reply=f"{self._inbox}.{number}",
             )
         except Exception as exc:  # lost meanwhile: the reconnection asks again
-            self._pulls.pop(number, None)
+            self._forget(number)
             self.logger.debug("Could not ask for messages: %s", summary(exc))
 
     async def _on_message(self, msg: Msg) -> None:
@@ -225,10 +256,10 @@ class Consumer:
         for number, pull in self._pulls.items():  # the server serves requests in order
             pull.remaining -= 1
             if pull.remaining <= 0:
-                del self._pulls[number]
+                self._forget(number)
             break
         message = Message(msg, self._settle)
-        if self._paused:
+        if self._holding_back:
             await self._nak(message)
         elif message.deliveries > self.source.max_deliver:
             self._spawn(self._dead.crashed(message))
@@ -242,7 +273,7 @@ class Consumer:
         if status == "100":
             return
         number = int(msg.subject.rpartition(".")[2] or 0)
-        self._pulls.pop(number, None)
+        self._forget(number)
         description = headers.get("Description", "")
         if status == "409" and "deleted" in description.lower():
             self._problem = "consumer deleted on the server: recreating it"
@@ -270,6 +301,7 @@ class Consumer:
     async def _after_reconnect(self) -> None:
         # Pull requests do not survive a reconnection for sure: ask afresh.
         self._pulls.clear()
+        self._no_pulls.set()
         await self._refill()
 
     async def _keep(self) -> None:
@@ -287,7 +319,9 @@ class Consumer:
                         self.logger.debug("Could not keep %r alive: %s", message, summary(exc))
             for number, pull in list(self._pulls.items()):
                 if pull.expires_at < now:
-                    del self._pulls[number]
+                    self._forget(number)
+            if self._stopping() and self._buffer:
+                await self._hand_back_buffer()
             await self._refill()
 
     def _spawn(self, work: Any) -> None:
@@ -320,6 +354,8 @@ class Consumer:
             )
         finally:
             self._held.pop(message.sequence, None)
+            if self._buffer and self._stopping():  # the application stops: hand back at once
+                await self._hand_back_buffer()
 
     async def _nak(self, message: Message) -> None:
         try:

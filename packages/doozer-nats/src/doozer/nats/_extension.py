@@ -125,7 +125,10 @@ class JetStream(Extension):
                 ack_wait=settings.ack_wait,
                 max_deliver=settings.max_deliver,
             )
-            self._consumer = Consumer(self.connection, source, self.app.logger)
+            app = self.app
+            self._consumer = Consumer(
+                self.connection, source, app.logger, stopping=lambda: app.stopping
+            )
         return self._consumer
 
     def producer(self, subject: str | None = None) -> Producer:
