@@ -336,8 +336,8 @@ def test_usage_lines_match_the_documented_interface(run_doozer: Callable[..., Pr
     usage = " ".join(line.strip() for line in run.output("stdout").split("\n\n")[0].splitlines())
     assert usage == (
         "usage: doozer run [-h] [--verbose | --quiet] [-r] [-w WORKERS] [-d] [--processes N] "
-        "[--max-messages-per-child M] [--reload-dir DIR] [--reload-include GLOB] "
-        "[--reload-exclude GLOB] application-path"
+        "[--max-messages-per-child M] [--ordering-key MODULE:FUNCTION] [--reload-dir DIR] "
+        "[--reload-include GLOB] [--reload-exclude GLOB] application-path"
     )
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any
 
 from .commands import HANDLER
-from .discovery import AppPath, UsageError, load_app
+from .discovery import AppPath, UsageError, UserCodeError, load_app
 
 if TYPE_CHECKING:
     from doozer import Application
@@ -61,6 +62,12 @@ def add_run_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
         type=_at_least_one,
         metavar="M",
         help="replace a child process after it finished M messages (default: never)",
+    )
+    run.add_argument(
+        "--ordering-key",
+        metavar="MODULE:FUNCTION",
+        help="process messages with equal keys one at a time, in the order read: "
+        "FUNCTION(message) returns a message's key, or None (see the Ordering docs)",
     )
     reload = run.add_argument_group("reloader options (with --reloader or --debug)")
     reload.add_argument(
@@ -123,6 +130,8 @@ def run_command(args: argparse.Namespace, get_app: Callable[[], Application]) ->
     reloading = args.reloader or args.debug
     _check_reload_options(args, reloading)
     app_path = AppPath(args.application_path)
+    if args.ordering_key is not None:
+        _split_function_path(args.ordering_key)  # a typo is reported before supervising
     if reloading or args.processes > 1 or args.max_messages_per_child is not None:
         from ._supervisor import Supervisor
 
@@ -171,9 +180,10 @@ def run_app(app: Application, args: argparse.Namespace, message_limit: int | Non
         and return :data:`~doozer.cli._handoff.RECYCLED`, for a supervisor to
         replace this process.
     """
+    ordering_key = None if args.ordering_key is None else load_ordering_key(args.ordering_key)
     limit = None if message_limit is None else _MessageLimit(app, message_limit)
     try:
-        app.run_forever(num_workers=args.workers, debug=args.debug)
+        app.run_forever(num_workers=args.workers, debug=args.debug, ordering_key=ordering_key)
     except Exception as error:
         # The application logged it (with its traceback) already: one line.
         lines = str(error).strip().splitlines()
@@ -185,6 +195,47 @@ def run_app(app: Application, args: argparse.Namespace, message_limit: int | Non
 
         return RECYCLED
     return 0
+
+
+def _split_function_path(text: str) -> tuple[str, str]:
+    module, _, name = text.partition(":")
+    if not module or not name or ":" in name or "/" in module or module.endswith(".py"):
+        raise UsageError(
+            f"--ordering-key {text!r}: write MODULE:FUNCTION, e.g. 'service:account_of'"
+        )
+    return module, name
+
+
+def load_ordering_key(text: str) -> Callable[[Any], Hashable]:
+    """Import the ordering key function ``MODULE:FUNCTION`` (after the application loaded).
+
+    :raises UsageError: if it cannot be found or is not a plain function.
+    :raises UserCodeError: if importing its module raised.
+    """
+    from doozer.types import is_async_callable
+
+    module_name, name = _split_function_path(text)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name is not None and (module_name + ".").startswith(error.name + "."):
+            raise UsageError(
+                f"--ordering-key {text!r}: no module named {error.name!r}; "
+                "check the spelling (it is imported from the current directory)"
+            ) from None
+        raise UserCodeError(error) from error
+    except Exception as error:
+        raise UserCodeError(error) from error
+    function = getattr(module, name, None)
+    if function is None:
+        raise UsageError(f"--ordering-key {text!r}: module {module_name!r} has no {name!r}")
+    if not callable(function) or is_async_callable(function):
+        raise UsageError(
+            f"--ordering-key {text!r} must name a plain function (not async) that "
+            "returns a message's key"
+        )
+    key: Callable[[Any], Hashable] = function
+    return key
 
 
 class _MessageLimit:
