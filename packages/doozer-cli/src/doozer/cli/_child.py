@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 
-from ._handoff import HANDOFF_ENV, Handoff
+from ._handoff import HANDOFF_ENV, STOP_SIGNALS, Handoff
 from .discovery import AppPath, load_app
 from .lifeline import watch_supervisor
 from .program import guarded
@@ -23,6 +24,14 @@ logger = logging.getLogger("doozer.cli")
 
 def main() -> int:
     """Run the application of this child's handoff; return the exit status."""
+    # Until the application handles signals itself (it replaces these
+    # handlers), a stop has nothing to finish: exit at once, and cleanly, so
+    # that a child told to stop while it was starting is not counted a
+    # failure. The supervisor starts children with SIGINT and SIGTERM
+    # blocked, so that none is lost before this point.
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _stop_before_running)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     try:
         handoff = Handoff.take()
     except ValueError as error:
@@ -50,6 +59,10 @@ def main() -> int:
         return run_app(app, args, handoff.message_limit)
 
     return guarded(run)
+
+
+def _stop_before_running(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,13 +21,15 @@ from typing import Any
 
 from .commands import HANDLER
 
-__all__ = ["HANDOFF_ENV", "RECYCLED", "Handoff", "child_command"]
+__all__ = ["HANDOFF_ENV", "RECYCLED", "STOP_SIGNALS", "Handoff", "child_command"]
 
 #: The environment variable that carries the handoff to a child.
 HANDOFF_ENV = "DOOZER_SUPERVISOR"
 #: A child's exit status when it stopped after its message limit, to be
 #: replaced (sysexits' EX_TEMPFAIL: "try again").
 RECYCLED = 75
+#: Blocked while a child starts, until it can handle them.
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
 def child_command() -> list[str]:

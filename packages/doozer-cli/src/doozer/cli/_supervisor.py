@@ -37,7 +37,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from ._handoff import RECYCLED, Handoff, child_command
+from ._handoff import RECYCLED, STOP_SIGNALS, Handoff, child_command
 
 __all__ = ["CRASH_LIMIT", "CRASH_WINDOW", "ChangeSource", "Supervisor"]
 
@@ -106,6 +106,7 @@ class Supervisor:
     async def _main(self) -> int:
         loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
+        self._spawning = asyncio.Lock()
         self._next_change: asyncio.Future[None] = loop.create_future()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, self._on_signal, signum)
@@ -225,13 +226,23 @@ class Supervisor:
     async def _spawn(self, slot: int, message_limit: int | None) -> asyncio.subprocess.Process:
         handoff = self._handoff.for_child(slot, message_limit)
         self._last_limit[slot] = message_limit or 0
-        child = await asyncio.create_subprocess_exec(
-            *child_command(),
-            env=handoff.environment(os.environ),
-            stdin=asyncio.subprocess.DEVNULL,
-            pass_fds=(handoff.lifeline,),
-            start_new_session=True,
-        )
+        # The child inherits the signal mask: with SIGINT and SIGTERM blocked
+        # it keeps a stop that comes while it starts for when it can handle it.
+        # Here, a signal waits the few milliseconds until they are unblocked.
+        # One spawn at a time, or their masks would be saved and restored
+        # out of order.
+        async with self._spawning:
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+            try:
+                child = await asyncio.create_subprocess_exec(
+                    *child_command(),
+                    env=handoff.environment(os.environ),
+                    stdin=asyncio.subprocess.DEVNULL,
+                    pass_fds=(handoff.lifeline,),
+                    start_new_session=True,
+                )
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         self._children[slot] = child
         logger.info("Started child %d of %d (pid %d)", slot + 1, self.processes, child.pid)
         if self._stopping.is_set():  # a signal came while it was being started
