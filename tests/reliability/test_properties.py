@@ -75,7 +75,7 @@ def body(message: Any) -> dict[str, int]:
 
 
 def run(
-    stream: list[Plan], num_workers: int, deliveries: bool = False
+    stream: list[Plan], num_workers: int, deliveries: bool = False, wrapped: bool = False
 ) -> tuple[Observed, BaseException | None]:
     observed = Observed()
     queue = MemoryQueue(({"id": n} for n in range(len(stream))), close=True)
@@ -159,6 +159,13 @@ def run(
     async def teardown(app: Application) -> None:
         observed.events.append("teardown")
 
+    if wrapped:  # the engine runs the stages through a process() then, not inline
+
+        @app.message_wrapper
+        async def through(app: Application, message: Any, process: Any) -> Outcome:
+            outcome: Outcome = await process()
+            return outcome
+
     try:
         app.run_forever(num_workers=num_workers)
     except InjectedError as exc:
@@ -193,9 +200,14 @@ def expected_fate(steps: Plan) -> tuple[bool, bool, bool]:
 
 @pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(stream=st.lists(plans, max_size=25), num_workers=st.integers(1, 6), deliveries=st.booleans())
-def test_invariants(stream: list[Plan], num_workers: int, deliveries: bool) -> None:
-    observed, raised = run(stream, num_workers, deliveries)
+@given(
+    stream=st.lists(plans, max_size=25),
+    num_workers=st.integers(1, 6),
+    deliveries=st.booleans(),
+    wrapped=st.booleans(),
+)
+def test_invariants(stream: list[Plan], num_workers: int, deliveries: bool, wrapped: bool) -> None:
+    observed, raised = run(stream, num_workers, deliveries, wrapped)
 
     # Startup and teardown run once each, around everything else.
     assert observed.events == ["startup", "teardown"]

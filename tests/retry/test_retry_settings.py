@@ -25,7 +25,9 @@ async def other_callback(app: Application, message: Any) -> None:
 
 
 def test_public_api_and_distribution() -> None:
-    assert doozer.contrib.retry.__all__ == ["Retry", "RetryableException", "__version__"]
+    assert doozer.contrib.retry.__all__ == [
+        "LONGEST_DELAY", "Retry", "RetryableException", "__version__"
+    ]  # fmt: skip
     assert issubclass(Retry, Extension)
     assert issubclass(RetryableException, Exception)
     assert doozer.contrib.retry.__version__ == importlib.metadata.version("doozer-retry")
