@@ -44,7 +44,7 @@ def test_settings_of_the_wrong_type(bad: Any) -> None:
         Application("svc", bad)
 
 
-KINDS = [
+KINDS = [  # every kind registered with an async callable
     "startup",
     "message_preprocessor",
     "result_postprocessor",

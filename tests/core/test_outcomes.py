@@ -271,3 +271,80 @@ async def test_a_forced_stop_returns_in_flight_and_unstarted_deliveries_once() -
     for record in queue.records:
         if record not in delivered:
             assert record.kinds() == ["published"]
+
+
+class TestObservers:
+    @pytest.mark.parametrize("wrapped", [False, True], ids=["inline", "wrapped"])
+    def test_see_each_message_once_with_a_duration_before_outcome_callbacks(
+        self, wrapped: bool
+    ) -> None:
+        async def slow(app: Application, message: Any) -> None:
+            await asyncio.sleep(0.05 if message.body == "slow" else 0)
+            if message.body == "bad":
+                raise ValueError("bad")
+
+        app = Application("svc", callback=slow)
+        seen: list[tuple[str, str, float]] = []
+
+        @app.message_observer
+        def observe(app: Application, message: Any, outcome: Outcome, duration: float) -> None:
+            assert message.record.state != "delivered"  # settled already
+            seen.append((message.body, outcome.name, duration))
+
+        @app.message_outcome
+        async def after(app: Application, message: Any, outcome: Outcome) -> None:
+            seen.append((message.body, "outcome callback", 0.0))
+
+        if wrapped:
+
+            @app.message_wrapper
+            async def through(app: Application, message: Any, process: Any) -> Outcome:
+                outcome: Outcome = await process()
+                return outcome
+
+        run_until_drained(app, ["fast", "slow", "bad"])
+        assert [(body, name) for body, name, _ in seen] == [
+            ("fast", "succeeded"), ("fast", "outcome callback"),
+            ("slow", "succeeded"), ("slow", "outcome callback"),
+            ("bad", "failed"), ("bad", "outcome callback"),
+        ]  # fmt: skip
+        durations = {body: duration for body, name, duration in seen if name != "outcome callback"}
+        assert durations["slow"] >= 0.05
+        assert 0 <= durations["fast"] < 0.05
+
+    def test_must_be_plain_functions(self) -> None:
+        async def not_plain(*args: Any) -> None: ...
+
+        with pytest.raises(TypeError, match=r"must be a plain function \(def, not async def\)"):
+            Application("svc").message_observer(not_plain)
+        with pytest.raises(TypeError, match="must be a plain function"):
+            Application("svc").message_observer("not callable")
+
+    def test_an_exception_in_an_observer_stops_the_application(self) -> None:
+        app = Application("svc", callback=by_body)
+
+        @app.message_observer
+        def broken(app: Application, message: Any, outcome: Outcome, duration: float) -> None:
+            raise LookupError("observer")
+
+        with pytest.raises(LookupError, match="observer"):
+            run_until_drained(app, ["ok"])
+
+
+async def test_messages_read_and_consuming_follow_the_input() -> None:
+    queue = MemoryQueue(["a", "b"], close=True)
+    seen: list[tuple[int, bool]] = []
+
+    async def callback(app: Application, message: Any) -> None:
+        seen.append((app.messages_read, app.consuming))
+
+    app = Application("svc", consumer=queue, callback=callback)
+
+    @app.teardown
+    async def at_teardown(app: Application) -> None:
+        seen.append((app.messages_read, app.consuming))
+
+    await app.serve()
+    assert seen[-1] == (2, False)  # the input ended: no longer consuming
+    assert all(read >= 1 for read, _ in seen)
+    assert app.messages_read == 0  # not running any more

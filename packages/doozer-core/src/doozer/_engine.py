@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import reprlib
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from typing import TYPE_CHECKING, Any
@@ -74,6 +75,7 @@ class Engine:
         self._line: KeyedLine | None = None  # instead of the queue, with an ordering key
         self._later = LaterCalls(self._fail)
         self._reports: tuple[Any, ...] = ()  # the outcome callbacks, fixed at start
+        self._observers: tuple[Any, ...] = ()  # the message observers, fixed at start
         self._stop_reason = "the consumer ended consumption"
         self._markers_put = 0
         self._workers_done = 0
@@ -86,9 +88,14 @@ class Engine:
         return +counts  # without the zeros
 
     @property
+    def messages_read(self) -> int:
+        """How many messages were read so far."""
+        return self._read_count
+
+    @property
     def consuming(self) -> bool:
-        """Whether messages are being read (startup finished, no stop requested)."""
-        return self._reader is not None and not self.stopping
+        """Whether messages are being read (startup finished, no stop requested, input left)."""
+        return self._reader is not None and not self._reader.done() and not self.stopping
 
     @property
     def read_ahead(self) -> int:
@@ -319,7 +326,7 @@ class Engine:
     async def _work(self, process: Process) -> None:
         queue = self._queue
         get, get_nowait, empty = queue.get, queue.get_nowait, queue.empty
-        app, unsuccessful, reports, settles = self.app, self._unsuccessful, self._reports, _settles
+        clock = time.perf_counter if self._observers else None
         while True:
             # get_nowait() when a message is waiting is what get() does then
             # (no suspension either way), minus a coroutine object per message.
@@ -327,6 +334,7 @@ class Engine:
             if original is _STOP:
                 self._workers_done += 1
                 return
+            started = clock() if clock else 0.0
             try:
                 outcome = await process(original)
             except asyncio.CancelledError:
@@ -337,14 +345,7 @@ class Engine:
                 self._fail(exc, f"while processing message {_shorten(original)} (not acknowledged)")
                 outcome = Unfinished(f"{type(exc).__name__}: {exc}", exc)
             try:
-                # What _finish() does, inline: a coroutine less per message.
-                if outcome is not SUCCEEDED:
-                    unsuccessful[outcome.name] += 1
-                if settles(type(original)):
-                    await original.settle(outcome)
-                if reports:
-                    for report in reports:
-                        await report(app, original, outcome)
+                await self._finish(original, outcome, started)
             except Exception as exc:
                 self._fail(exc, f"while settling message {_shorten(original)}")
             # Drop references before waiting, so a finished message can be freed.
@@ -370,6 +371,7 @@ class Engine:
         assert callback is not None  # serve() checked it
         debug = self.logger.debug
         unsuccessful, reports, settles = self._unsuccessful, self._reports, _settles
+        observers, clock = self._observers, time.perf_counter
         queue = self._queue
         get, get_nowait, empty = queue.get, queue.get_nowait, queue.empty
 
@@ -383,6 +385,8 @@ class Engine:
                 if original is _STOP:
                     self._workers_done += 1
                     return
+                if observers:
+                    started = clock()
                 try:
                     message = original
                     try:
@@ -430,6 +434,10 @@ class Engine:
                         settling = settles(last_type)
                     if settling:
                         await original.settle(outcome)
+                    if observers:
+                        duration = clock() - started
+                        for observe in observers:
+                            observe(app, original, outcome, duration)
                     if reports:
                         for report in reports:
                             await report(app, original, outcome)
@@ -452,6 +460,7 @@ class Engine:
         *key_error* is what the ordering key function raised for the
         message: then *refuse* takes it to its failure instead of *process*.
         """
+        started = time.perf_counter() if self._observers else 0.0
         try:
             if key_error is None:
                 outcome = await process(original)
@@ -465,7 +474,7 @@ class Engine:
             self._fail(exc, f"while processing message {_shorten(original)} (not acknowledged)")
             outcome = Unfinished(f"{type(exc).__name__}: {exc}", exc)
         try:
-            await self._finish(original, outcome)
+            await self._finish(original, outcome, started)
         except Exception as exc:
             self._fail(exc, f"while settling message {_shorten(original)}")
         return outcome
@@ -473,12 +482,20 @@ class Engine:
     async def _give_back(self, originals: list[Any]) -> None:
         await self._abandon(originals, "returned after an unfinished message of its key")
 
-    async def _finish(self, original: Any, outcome: Outcome) -> None:
-        """Settle a delivery with its outcome, then tell the outcome callbacks."""
+    async def _finish(self, original: Any, outcome: Outcome, started: float = 0.0) -> None:
+        """Settle a delivery with its outcome, then tell the observers and outcome callbacks.
+
+        *started* is the :func:`time.perf_counter` when its processing started
+        (0 for a message never started): observers get the duration.
+        """
         if outcome is not SUCCEEDED:
             self._unsuccessful[outcome.name] += 1
         if _settles(type(original)):
             await original.settle(outcome)
+        if self._observers:
+            duration = time.perf_counter() - started if started else 0.0
+            for observe in self._observers:
+                observe(self.app, original, outcome, duration)
         for report in self._reports:
             await report(self.app, original, outcome)
 
@@ -500,6 +517,7 @@ class Engine:
             self._decide_failure, tuple(callbacks.failure_policy), tuple(callbacks.error)
         )
         self._reports = tuple(callbacks.message_outcome)
+        self._observers = tuple(callbacks.message_observer)
         callback = app.callback
         assert callback is not None  # serve() checked it
         debug = self.logger.debug

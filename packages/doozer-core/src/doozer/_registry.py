@@ -14,6 +14,7 @@ from .types import (
     FailurePolicy,
     LifecycleCallback,
     MessageCallback,
+    MessageObserver,
     MessageWrapper,
     OutcomeCallback,
     ResultCallback,
@@ -90,6 +91,7 @@ class Callbacks:
         default_factory=CallbackList
     )
     message_outcome: CallbackList[OutcomeCallback] = field(default_factory=CallbackList)
+    message_observer: CallbackList[MessageObserver] = field(default_factory=CallbackList)
     teardown: CallbackList[LifecycleCallback] = field(default_factory=CallbackList)
 
 

@@ -209,6 +209,38 @@ class Application:
         """
         return self._register("message_outcome", callback, order)
 
+    def message_observer(self, observer: F, *, order: int = 0) -> F:
+        """Register ``observer(app, original_message, outcome, duration)``, a plain function.
+
+        It is called inline once per message, right after the message was
+        settled (before the ``message_outcome`` callbacks), with its
+        :class:`~doozer.outcomes.Outcome` and how long it took from the
+        moment a worker started it, in seconds (0 for a message a forced
+        stop handed back unstarted). It cannot await: it is for cheap
+        bookkeeping such as metrics, which then cost a function call per
+        message instead of a coroutine. An exception it raises stops the
+        application.
+
+        :param order: where it is called among the observers.
+        :returns: the observer.
+        :raises TypeError: if the observer is a coroutine function (it would
+            never be awaited) or not callable.
+        """
+        if is_async_callable(observer) or not callable(observer):
+            raise TypeError(
+                f"message_observer {observer!r} must be a plain function "
+                "(def, not async def): it is called inline and cannot await"
+            )
+        if isinstance(order, bool) or not isinstance(order, int):
+            raise TypeError(f"order must be a whole number, got {order!r}")
+        self.callbacks.message_observer.add(observer, order)
+        return observer
+
+    @property
+    def messages_read(self) -> int:
+        """How many messages the current run read so far (0 when it is not running)."""
+        return 0 if self._engine is None else self._engine.messages_read
+
     def failure_policy(self, policy: F, *, order: int = 0) -> F:
         """Register ``policy(app, original, message, exception)`` to decide a failure.
 

@@ -20,6 +20,7 @@ __all__ = [
     "FailurePolicy",
     "LifecycleCallback",
     "MessageCallback",
+    "MessageObserver",
     "MessageWrapper",
     "OutcomeCallback",
     "ResultCallback",
@@ -156,3 +157,6 @@ MessageWrapper = Callable[
 FailurePolicy = Callable[["Application", Any, Any, Exception], Awaitable["Outcome | None"]]
 #: Outcome callbacks: ``async def f(app, original_message, outcome)``.
 OutcomeCallback = Callable[["Application", Any, "Outcome"], Awaitable[Any]]
+#: Message observers: ``def f(app, original_message, outcome, duration)``, a plain
+#: function called inline once per message (*duration* in seconds).
+MessageObserver = Callable[["Application", Any, "Outcome", float], object]
