@@ -318,7 +318,7 @@ class TestObservers:
         with pytest.raises(TypeError, match=r"must be a plain function \(def, not async def\)"):
             Application("svc").message_observer(not_plain)
         with pytest.raises(TypeError, match="must be a plain function"):
-            Application("svc").message_observer("not callable")
+            Application("svc").message_observer("not callable")  # type: ignore[type-var]
 
     def test_an_exception_in_an_observer_stops_the_application(self) -> None:
         app = Application("svc", callback=by_body)
