@@ -13,7 +13,7 @@ from doozer import Application
 from doozer.amqp import AMQP, Message
 from doozer.outcomes import RetryLater
 
-from .support import Broker, run_app, stop_soon
+from .support import Broker, run_app, stop_soon, unacknowledged
 from .test_processes import processed, start, wait_until
 
 
@@ -82,6 +82,14 @@ def test_delays_hold_and_a_short_one_is_not_stuck_behind_a_long_one(broker: Brok
     assert broker.run(redeclare) == [0, 0, 0]
 
 
+def ready(broker: Broker, queue: str) -> int:
+    """Messages ready in *queue*, or -1 while it does not exist yet."""
+    try:
+        return broker.counts(queue)[0]
+    except Exception:
+        return -1
+
+
 def test_sigkill_during_the_delay_loses_nothing(broker: Broker, tmp_path: Path) -> None:
     inbound = broker.name()
     delay_queue = broker.name(".delay.3000")
@@ -92,7 +100,10 @@ def test_sigkill_during_the_delay_loses_nothing(broker: Broker, tmp_path: Path) 
     output = tmp_path / "out"
     victim = start(broker, output, workers=2, retry_delay=3.0)
     try:
-        wait_until(lambda: broker.counts(delay_queue)[0] == total, 15, "the retries to wait")
+        wait_until(lambda: ready(broker, delay_queue) == total, 15, "the retries to wait")
+        # ... and the originals to be acknowledged (batched: within 50 ms), so
+        # that what comes back is the retries only.
+        wait_until(lambda: unacknowledged(inbound) == 0, 15, "the acknowledgements")
         victim.signal(signal.SIGKILL)
         victim.finish(timeout=10)
     finally:
