@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from doozer.cli.reloader import FileFilter
 from tests.support.processes import Process, alive, wait_until
 
 # Runs until stopped; says which child (pid) runs which edition of the code.
@@ -36,12 +37,13 @@ SERVICE = """
 
     @app.startup
     async def startup(app):
-        print("started", os.getpid(), "edition", EDITION, flush=True)
+        # One write per line (print writes the end apart): children share a pipe.
+        print(f"started {os.getpid()} edition {EDITION}\\n", end="", flush=True)
 
 
     @app.teardown
     async def teardown(app):
-        print("stopped", os.getpid(), flush=True)
+        print(f"stopped {os.getpid()}\\n", end="", flush=True)
 """
 
 
@@ -200,9 +202,9 @@ def test_the_child_is_marked_and_does_not_supervise(
     write(
         "service.py",
         edition(1).replace(
-            'print("started"',
+            'print(f"started',
             'print("parent", os.getppid(), "marker", os.environ.get("DOOZER_SUPERVISOR"))\n'
-            '    print("started"',
+            '    print(f"started',
         ),
     )
     supervisor = doozer("run", "service", "--debug")
@@ -236,3 +238,89 @@ def test_a_burst_of_edits_restarts_once_after_it(
     assert supervisor.finish() == 0, supervisor.output("stderr")
     for pid in (first, second):
         assert not alive(pid), f"child {pid} was left running"
+
+
+# -- which changes count -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "include", "exclude", "counts"),
+    [
+        ("service.py", (), (), True),
+        ("pkg/settings.ini", (), (), True),
+        ("notes.txt", (), (), False),
+        ("notes.txt", ("*.txt",), (), True),
+        ("conf/app.toml", ("conf/*",), (), True),
+        (".venv/lib/site.py", (), (), False),
+        (".#service.py", (), (), False),
+        ("build/gen.py", (), ("build",), False),
+        ("pkg/build/gen.py", (), ("build",), False),
+        ("pkg/tests/test_x.py", (), ("pkg/tests/*",), False),
+        ("service.py", (), ("*.py",), False),
+        ("builder.py", (), ("build",), True),
+    ],
+)
+def test_which_files_count(
+    tmp_path: Path, path: str, include: tuple[str, ...], exclude: tuple[str, ...], counts: bool
+) -> None:
+    files = FileFilter([str(tmp_path)], include, exclude)
+    assert files.matches(str(tmp_path / path)) is counts
+
+
+def test_a_file_outside_the_watched_directories_does_not_count(tmp_path: Path) -> None:
+    files = FileFilter([str(tmp_path / "src"), str(tmp_path / "src" / "inner")])
+    assert not files.matches(str(tmp_path / "service.py"))
+    assert not files.matches(str(tmp_path / "srcx" / "service.py"))
+    assert files.relative(str(tmp_path / "src" / "inner" / "a.py")) == "a.py"  # the innermost
+
+
+def test_include_and_exclude_globs_restart_every_process(
+    write: Callable[[str, str], Path], doozer: Callable[..., Process]
+) -> None:
+    write("service.py", edition(1))
+    supervisor = doozer(
+        "run",
+        "service",
+        "-r",
+        "-v",
+        "--processes",
+        "2",
+        "--reload-include",
+        "*.toml",
+        "--reload-exclude",
+        "build",
+    )
+    first = {started(supervisor, 1)[0], started(supervisor, 2)[0]}
+    # Within one burst: only settings.toml counts.
+    write("build/generated.py", "")
+    write("notes.txt", "")
+    write(".cache/x.py", "")
+    write("settings.toml", "debug = true\n")
+    supervisor.wait_for_match("Detected changes in (.*): restarting$", "stderr")
+    assert "Detected changes in settings.toml: restarting" in supervisor.output("stderr")
+    second = {started(supervisor, 3)[0], started(supervisor, 4)[0]}
+    assert not first & second
+    supervisor.signal(signal.SIGTERM)
+    assert supervisor.finish() == 0, supervisor.output("stderr")
+    assert sorted(
+        int(line.split()[1]) for line in supervisor.stdout if "stopped" in line
+    ) == sorted(first | second)
+    assert supervisor.output("stderr").count("Detected changes") == 1
+
+
+def test_reload_dir_replaces_the_watched_directory(
+    write: Callable[[str, str], Path], doozer: Callable[..., Process], tmp_path: Path
+) -> None:
+    write("service.py", edition(1))
+    write("lib/helper.py", "")
+    supervisor = doozer("run", "service", "-r", "-v", "--reload-dir", "lib")
+    started(supervisor, 1)
+    supervisor.wait_for(f"Watching {tmp_path / 'lib'} for changes", stream="stderr")
+    write("service.py", edition(2))  # not watched now
+    write("lib/helper.py", "VALUE = 2\n")
+    supervisor.wait_for("Detected changes in helper.py: restarting", stream="stderr")
+    _, number = started(supervisor, 2)
+    assert number == 2  # the new child loads the current code, whatever changed
+    supervisor.signal(signal.SIGTERM)
+    assert supervisor.finish() == 0, supervisor.output("stderr")
+    assert supervisor.output("stderr").count("Detected changes") == 1
