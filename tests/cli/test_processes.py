@@ -48,7 +48,9 @@ IDLE = """
     @app.startup
     async def startup(app):
         level = logging.getLogger().level
-        print(f"started {os.getpid()} parent {os.getppid()} level {level}\\n", end="", flush=True)
+        index = os.environ.get("DOOZER_PROCESS_INDEX")
+        pids = f"{os.getpid()} parent {os.getppid()}"
+        print(f"started {pids} level {level} index {index}\\n", end="", flush=True)
 
 
     @app.teardown
@@ -146,7 +148,7 @@ def test_quiet_reaches_the_children(
     write("service.py", IDLE)
     supervisor = doozer("run", "service", "--processes", "2", "-qq")
     children(supervisor, 2)
-    assert all(line.endswith("level 50") for line in supervisor.stdout if "level" in line)
+    assert all("level 50 " in line for line in supervisor.stdout if "level" in line)
     supervisor.signal(signal.SIGINT)
     assert supervisor.finish() == 0
     assert supervisor.stderr == []  # -qq silences the supervisor too
@@ -168,6 +170,13 @@ def test_the_supervisor_never_imports_the_application(
         f"parent {supervisor.pid}" in line for line in supervisor.stdout if "started" in line
     )
     assert sorted(slot_pid(supervisor, slot) for slot in (1, 2, 3)) == sorted(pids)
+    # Each knows its index (a slot's, from 0), as doozer-prometheus needs it.
+    for slot in (1, 2, 3):
+        pid = slot_pid(supervisor, slot)
+        assert any(
+            line.startswith(f"started {pid} ") and line.endswith(f" index {slot - 1}")
+            for line in supervisor.stdout
+        )
     supervisor.signal(signal.SIGTERM)
     assert supervisor.finish() == 0, supervisor.output("stderr")
     assert sorted(

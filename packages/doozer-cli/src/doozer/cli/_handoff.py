@@ -21,10 +21,20 @@ from typing import Any
 
 from .commands import HANDLER
 
-__all__ = ["HANDOFF_ENV", "RECYCLED", "STOP_SIGNALS", "Handoff", "child_command"]
+__all__ = [
+    "HANDOFF_ENV",
+    "PROCESS_INDEX_ENV",
+    "RECYCLED",
+    "STOP_SIGNALS",
+    "Handoff",
+    "child_command",
+]
 
 #: The environment variable that carries the handoff to a child.
 HANDOFF_ENV = "DOOZER_SUPERVISOR"
+#: Set in each child's environment to its slot (0 to N - 1), which stays
+#: the same across restarts: extensions use it, e.g. for a port per process.
+PROCESS_INDEX_ENV = "DOOZER_PROCESS_INDEX"
 #: A child's exit status when it stopped after its message limit, to be
 #: replaced (sysexits' EX_TEMPFAIL: "try again").
 RECYCLED = 75
@@ -80,8 +90,8 @@ class Handoff:
         )
 
     def environment(self, base: Mapping[str, str]) -> dict[str, str]:
-        """*base* plus this handoff."""
-        return {**base, HANDOFF_ENV: self.encode()}
+        """*base* plus this handoff and the child's process index."""
+        return {**base, HANDOFF_ENV: self.encode(), PROCESS_INDEX_ENV: str(self.slot)}
 
     @classmethod
     def take(cls) -> Handoff | None:
