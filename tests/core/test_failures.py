@@ -155,3 +155,26 @@ def test_every_teardown_runs_even_when_one_fails() -> None:
     with pytest.raises(OSError, match="close failed"):
         app.run_forever()
     assert events == ["second"]
+
+
+def test_a_failed_startup_is_one_log_line_and_the_traceback_is_in_debug(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from doozer.testing import MemoryQueue
+
+    async def callback(app: Application, message: object) -> None: ...
+
+    app = Application("svc", consumer=MemoryQueue(), callback=callback)
+
+    @app.startup
+    async def connect(app: Application) -> None:
+        raise ConnectionRefusedError("the broker at amqp://guest:***@nowhere/ refused")
+
+    with caplog.at_level("DEBUG", logger="svc"), pytest.raises(ConnectionRefusedError):
+        app.run_forever()
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert [r.getMessage() for r in errors] == [
+        "Startup failed: ConnectionRefusedError: the broker at amqp://guest:***@nowhere/ refused"
+    ]
+    assert errors[0].exc_info is None
+    assert any(r.levelname == "DEBUG" and r.exc_info for r in caplog.records)

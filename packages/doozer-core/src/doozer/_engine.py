@@ -172,7 +172,13 @@ class Engine:
         except asyncio.CancelledError:
             cancelled = self._forced_cancel()
         except Exception as exc:
-            self._fail(exc, "in a startup callback")
+            # It is raised from serve() (and run_forever()) with its traceback:
+            # the log says what failed in one line, the traceback in debug.
+            self.logger.error("Startup failed: %s: %s", type(exc).__name__, exc)
+            self.logger.debug("Startup failed", exc_info=exc)
+            if self.error is None:
+                self.error = exc
+            self.stop(f"a failed startup ({type(exc).__name__})")
         try:
             await self._teardown()
         except asyncio.CancelledError:
