@@ -54,6 +54,7 @@ KINDS = [  # every kind registered with an async callable
     "message_outcome",
     "failure_policy",
     "message_wrapper",
+    "publish_wrapper",
 ]
 
 

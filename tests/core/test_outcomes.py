@@ -348,3 +348,36 @@ async def test_messages_read_and_consuming_follow_the_input() -> None:
     assert seen[-1] == (2, False)  # the input ended: no longer consuming
     assert all(read >= 1 for read, _ in seen)
     assert app.messages_read == 0  # not running any more
+
+
+class TestPublishWrappers:
+    async def test_nest_by_order_and_may_add_headers(self) -> None:
+        app = Application("svc")
+        trail: list[str] = []
+
+        def make(name: str) -> Any:
+            async def wrapper(
+                app: Application, destination: str, headers: dict[str, Any], publish: Any
+            ) -> Any:
+                trail.append(f"{name} {destination}")
+                headers[name] = "yes"
+                return await publish()
+
+            return wrapper
+
+        app.publish_wrapper(make("inner"), order=5)
+        app.publish_wrapper(make("outer"), order=-5)
+        headers: dict[str, Any] = {}
+
+        async def publish() -> str:
+            trail.append(f"publish with {sorted(headers)}")
+            return "confirmed"
+
+        assert await app.publishing("results", headers, publish) == "confirmed"
+        assert trail == ["outer results", "inner results", "publish with ['inner', 'outer']"]
+
+    async def test_without_wrappers_it_is_the_publish_itself(self) -> None:
+        async def publish() -> int:
+            return 42
+
+        assert await Application("svc").publishing("x", {}, publish) == 42

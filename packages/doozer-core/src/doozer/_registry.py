@@ -17,6 +17,7 @@ from .types import (
     MessageObserver,
     MessageWrapper,
     OutcomeCallback,
+    PublishWrapper,
     ResultCallback,
     is_async_callable,
 )
@@ -92,6 +93,7 @@ class Callbacks:
     )
     message_outcome: CallbackList[OutcomeCallback] = field(default_factory=CallbackList)
     message_observer: CallbackList[MessageObserver] = field(default_factory=CallbackList)
+    publish_wrapper: CallbackList[PublishWrapper] = field(default_factory=CallbackList)
     teardown: CallbackList[LifecycleCallback] = field(default_factory=CallbackList)
 
 

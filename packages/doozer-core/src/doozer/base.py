@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import numbers
 import os
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._registry import CallbackList, Callbacks, check_async_callable
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["Application", "CallbackList", "Callbacks"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 DEFAULT_SETTINGS: dict[str, Any] = {"DEBUG": False, "SHUTDOWN_TIMEOUT": 30}
 
@@ -235,6 +237,45 @@ class Application:
             raise TypeError(f"order must be a whole number, got {order!r}")
         self.callbacks.message_observer.add(observer, order)
         return observer
+
+    def publish_wrapper(self, wrapper: F, *, order: int = 0) -> F:
+        """Register ``wrapper(app, destination, headers, publish)`` around every publish.
+
+        Transports run each message they publish for the application
+        (results, retries, dead letters) through :meth:`publishing`, which
+        calls the wrappers, lowest order outermost. *headers* is the mutable
+        mapping of headers the message will carry (a tracing extension
+        injects its context there); ``await publish()`` sends the message
+        and returns what the transport returns, which the wrapper returns.
+
+        :param order: where it nests among the publish wrappers.
+        :returns: the wrapper.
+        :raises TypeError: if the wrapper is not async callable.
+        """
+        return self._register("publish_wrapper", wrapper, order)
+
+    async def publishing(
+        self,
+        destination: str,
+        headers: MutableMapping[str, Any],
+        publish: Callable[[], Awaitable[T]],
+    ) -> T:
+        """Run ``await publish()`` inside the registered publish wrappers.
+
+        For transports: call it for every message published on the
+        application's behalf, with the name of where it goes (exchange and
+        routing key, stream, subject) and the headers it will carry, which
+        the wrappers may add to before ``publish`` reads them. Without
+        wrappers it is ``await publish()``.
+        """
+        wrappers = self.callbacks.publish_wrapper
+        if not wrappers:
+            return await publish()
+        call = publish
+        for wrapper in reversed(wrappers):
+            call = functools.partial(wrapper, self, destination, headers, call)
+        result: T = await call()
+        return result
 
     @property
     def messages_read(self) -> int:

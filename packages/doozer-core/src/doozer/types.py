@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ __all__ = [
     "MessageObserver",
     "MessageWrapper",
     "OutcomeCallback",
+    "PublishWrapper",
     "ResultCallback",
     "is_async_callable",
     "is_delivery",
@@ -160,3 +161,9 @@ OutcomeCallback = Callable[["Application", Any, "Outcome"], Awaitable[Any]]
 #: Message observers: ``def f(app, original_message, outcome, duration)``, a plain
 #: function called inline once per message (*duration* in seconds).
 MessageObserver = Callable[["Application", Any, "Outcome", float], object]
+#: Publish wrappers: ``async def f(app, destination, headers, publish)``, where
+#: *headers* is the mutable mapping the message will carry and ``await publish()``
+#: sends it (see :meth:`doozer.Application.publishing`).
+PublishWrapper = Callable[
+    ["Application", str, "MutableMapping[str, Any]", Callable[[], Awaitable[Any]]], Awaitable[Any]
+]
