@@ -40,6 +40,8 @@ nitpick_ignore_regex = [
         r"(asyncio|logging|collections\.abc|typing|argparse|pathlib|types|time|functools)(\..*)?",
     ),
     ("py:func", r"(repr|str)"),
+    ("py:.*", r"(sqlalchemy|alembic)(\..*)?"),
+    ("py:class", r"(MetaData|AsyncEngine|AsyncSession|async_sessionmaker)"),
     ("py:class", r"(Any|Callable|Awaitable|Iterable|Mapping|Sequence|ClassVar|Protocol)"),
 ]
 
