@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import textwrap
 from pathlib import Path
 
@@ -9,15 +10,15 @@ import pytest
 
 from tests.support.processes import doozer
 
-# 60 messages over 3 keys, 6 workers; each callback yields a few times, so
-# without ordering equal keys would overlap. Prints an overlap, the per-key
-# order, and the pid.
+# 60 messages over 3 keys, then idle until signalled; each callback yields a
+# few times, so without ordering equal keys would overlap. Prints overlaps,
+# "consumed" once all 60 are done, and each key's order at teardown.
 SERVICE = """
     import asyncio
     import os
     from collections import Counter, defaultdict
 
-    from doozer import Abort, Application
+    from doozer import Application
 
 
     class Numbers:
@@ -26,9 +27,13 @@ SERVICE = """
 
         async def read(self):
             if self.next == 60:
-                raise Abort("done", None)
+                await asyncio.Event().wait()
             self.next += 1
             return (self.next % 3, self.next)
+
+
+    def say(line):
+        os.write(1, (line + "\\n").encode())  # one write: children share the pipe
 
 
     active = Counter()
@@ -39,11 +44,13 @@ SERVICE = """
         key, number = message
         active[key] += 1
         if active[key] > 1:
-            print("overlap", key, flush=True)
+            say(f"overlap {key}")
         for _ in range(5):
             await asyncio.sleep(0)
         order[key].append(number)
         active[key] -= 1
+        if sum(map(len, order.values())) == 60:
+            say(f"consumed {os.getpid()}")
 
 
     def key_of(message):
@@ -57,8 +64,7 @@ SERVICE = """
     async def report(app):
         for key in sorted(order):
             ok = order[key] == sorted(order[key]) and len(order[key]) == 20
-            print("key", key, "in order" if ok else f"OUT OF ORDER {order[key]}", flush=True)
-        print("done", os.getpid(), flush=True)
+            say(f"key {key} " + ("in order" if ok else f"OUT OF ORDER {order[key]}"))
 """
 
 
@@ -73,24 +79,28 @@ def test_ordering_key_option_orders_the_application(tmp_path: Path, extra: list[
         "run", "service:app", "-w", "6", "--ordering-key", "service:key_of", *extra, cwd=tmp_path
     )
     try:
-        if extra:  # children restart when the consumer ends: wait for two reports
-            process.wait_for_match(r"^done \d+", "stdout", count=2)
-            process.signal(15)
+        process.wait_for_match(r"^consumed \d+", "stdout", count=2 if extra else 1)
+        process.signal(signal.SIGTERM)
         status = process.finish()
     finally:
         process.kill()
     assert status == 0, process.output("stderr")
     assert not [line for line in process.stdout if line.startswith("overlap")]
-    assert [line for line in process.stdout if line.startswith("key")][:3] == [
-        "key 0 in order", "key 1 in order", "key 2 in order"
-    ]  # fmt: skip
+    reports = sorted(line for line in process.stdout if line.startswith("key"))
+    processes = 2 if extra else 1
+    assert reports == sorted([f"key {key} in order" for key in range(3)] * processes)
 
 
 def test_without_the_option_equal_keys_overlap(tmp_path: Path) -> None:
     # The control experiment: the service above does show disorder without it.
     write_service(tmp_path)
     process = doozer("run", "service:app", "-w", "6", cwd=tmp_path)
-    assert process.finish() == 0, process.output("stderr")
+    try:
+        process.wait_for_match(r"^consumed \d+", "stdout")
+        process.signal(signal.SIGTERM)
+        assert process.finish() == 0, process.output("stderr")
+    finally:
+        process.kill()
     assert any(line.startswith("overlap") for line in process.stdout)
 
 
