@@ -23,6 +23,10 @@ from pathlib import Path
 import aio_pika
 
 ROOT = Path(__file__).resolve().parents[2]
+
+#: The raw aio-pika loops: acknowledging each message (the reference), and
+#: acknowledging with multiple=True every 32 messages.
+RAW_ACK_EVERY = {"raw": 1, "raw-batch32": 32}
 URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 
@@ -74,9 +78,13 @@ def run(implementation: str, processes: int, messages: int, prefetch: int) -> fl
     asyncio.run(fill(queue, messages, dead_letter=implementation == "doozer"))
     with tempfile.TemporaryDirectory() as tmp:
         results = [Path(tmp) / f"result{n}" for n in range(processes)]
+        extra: dict[str, str] = {}
         if implementation == "doozer":
             workers = str(max(1, prefetch // 2))
             command = ["-m", "doozer", "run", "-q", "-w", workers, "benchmarks.amqp.doozer_app"]
+        elif implementation in RAW_ACK_EVERY:
+            command = ["-m", "benchmarks.amqp.raw_app"]
+            extra["BENCH_ACK_EVERY"] = str(RAW_ACK_EVERY[implementation])
         else:
             command = ["-m", "benchmarks.amqp.faststream_app"]
         children = [
@@ -89,6 +97,7 @@ def run(implementation: str, processes: int, messages: int, prefetch: int) -> fl
                     "BENCH_QUEUE": queue,
                     "BENCH_PREFETCH": str(prefetch),
                     "BENCH_RESULT": str(result),
+                    **extra,
                 },
                 stdout=subprocess.PIPE,
                 text=True,
@@ -130,11 +139,18 @@ def main() -> None:
     parser.add_argument("--prefetch", type=int, default=64)
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument(
-        "--implementations", nargs="+", default=["doozer", "faststream"], metavar="NAME"
+        "--implementations",
+        nargs="+",
+        default=["doozer", "raw", "raw-batch32", "faststream"],
+        metavar="NAME",
+        help="from doozer, raw, raw-batch32, faststream",
+    )
+    parser.add_argument(
+        "--two-processes", action="store_true", help="also run two Doozer processes"
     )
     args = parser.parse_args()
     plans = [(name, 1) for name in args.implementations]
-    if "doozer" in args.implementations:
+    if args.two_processes and "doozer" in args.implementations:
         plans.append(("doozer", 2))
     rates: dict[tuple[str, int], list[float]] = {plan: [] for plan in plans}
     for _ in range(args.repetitions):  # interleaved, so a slow moment hits all alike
@@ -145,17 +161,32 @@ def main() -> None:
         f"{args.messages:,} messages of 16 bytes, prefetch {args.prefetch} per process, "
         f"median of {args.repetitions}"
     )
-    print("| implementation | processes | messages/s | ratio |")
+    print()
+    print("| implementation | processes | messages/s | runs (messages/s) |")
     print("|---|---|---|---|")
-    reference = medians.get(("faststream", 1))
     for (name, processes), rate in medians.items():
-        if name == "doozer" and processes == 2:
-            ratio = f"{rate / medians['doozer', 1]:.2f}x Doozer, 1 process"
-        elif reference and name == "doozer":
-            ratio = f"{rate / reference:.2f}x FastStream"
-        else:
-            ratio = "1.00x" if name == "faststream" else ""
-        print(f"| {name} | {processes} | {rate:,.0f} | {ratio} |")
+        runs = ", ".join(f"{value:,.0f}" for value in rates[name, processes])
+        print(f"| {LABELS.get(name, name)} | {processes} | {rate:,.0f} | {runs} |")
+    doozer = medians.get(("doozer", 1))
+    if doozer is None:
+        return
+    print()
+    print("| ratio | value | target |")
+    print("|---|---|---|")
+    for name, target in (("raw", 1.3), ("raw-batch32", None), ("faststream", 2.0)):
+        if (name, 1) in medians:
+            goal = f">= {target:.1f}x" if target else ""
+            print(f"| Doozer / {LABELS[name]} | {doozer / medians[name, 1]:.2f}x | {goal} |")
+    if ("doozer", 2) in medians:
+        print(f"| Doozer 2 processes / 1 | {medians['doozer', 2] / doozer:.2f}x | |")
+
+
+LABELS = {
+    "doozer": "Doozer (doozer-amqp)",
+    "raw": "raw aio-pika, ack each",
+    "raw-batch32": "raw aio-pika, ack multiple every 32",
+    "faststream": "FastStream",
+}
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage, AbstractQueue
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractQueue
+from aiormq.abc import AbstractChannel as UnderlyingChannel
+from aiormq.abc import DeliveredMessage
 
 from ._link import LOST, Link
 from ._message import Message, Settle
@@ -51,7 +53,7 @@ class Consumer:
         self._waiting: asyncio.Queue[Message] = asyncio.Queue()
         self._channel: AbstractChannel | None = None
         self._session: Session | None = None
-        self._queue: AbstractQueue | None = None
+        self._underlay: UnderlyingChannel | None = None
         self._tag: str | None = None
         self._paused = False
         self._pausing: asyncio.Task[None] | None = None
@@ -91,7 +93,7 @@ class Consumer:
         channel = await connection.channel(publisher_confirms=False)
         prefetch = self._prefetch_count()
         await channel.set_qos(prefetch_count=prefetch)
-        queue = await self._declare(channel)
+        await self._declare(channel)
         underlay = await channel.get_underlay_channel()
         session = Session(
             underlay,
@@ -117,7 +119,7 @@ class Consumer:
 
         channel.close_callbacks.add(on_close)
         underlay.on_consumer_cancel_callbacks.add(on_cancel)
-        self._channel, self._queue, self._session = channel, queue, session
+        self._channel, self._underlay, self._session = channel, underlay, session
         self._tag = None
         if not self._paused:
             await self._consume()
@@ -150,7 +152,7 @@ class Consumer:
         )
         self._tag = None
         try:
-            self._queue = await self._declare(channel)
+            await self._declare(channel)
             if not self._paused and self._session is session and self._tag is None:
                 await self._consume()
         except Exception as exc:
@@ -177,21 +179,24 @@ class Consumer:
             )
 
     async def _consume(self) -> None:
-        assert self._queue is not None
+        assert self._underlay is not None
         assert self._session is not None
         session = self._session
+        underlay = self._underlay
         waiting = self._waiting
         settle = self._settle
 
-        async def deliver(incoming: AbstractIncomingMessage) -> None:
+        async def deliver(delivered: DeliveredMessage) -> None:
+            tag = delivered.delivery_tag or 0
             if self._paused or session.stale:
                 with contextlib.suppress(*LOST):
-                    await incoming.nack(requeue=True)
+                    await underlay.basic_nack(tag, requeue=True)
                 return
-            session.delivered(incoming.delivery_tag or 0)
-            waiting.put_nowait(Message(incoming, session, settle))
+            session.delivered(tag)
+            waiting.put_nowait(Message(delivered, session, settle))
 
-        self._tag = await self._queue.consume(deliver)
+        consuming = await underlay.basic_consume(self._settings.inbound_queue or "", deliver)
+        self._tag = consuming.consumer_tag
 
     # -- pausing -------------------------------------------------------------
 
@@ -202,11 +207,11 @@ class Consumer:
         self._pausing = asyncio.get_running_loop().create_task(self._stop_consuming())
 
     async def _stop_consuming(self) -> None:
-        queue, tag = self._queue, self._tag
+        underlay, tag = self._underlay, self._tag
         self._tag = None
         try:
-            if queue is not None and tag is not None:
-                await queue.cancel(tag)
+            if underlay is not None and tag is not None and not underlay.is_closed:
+                await underlay.basic_cancel(tag)
             returned = 0
             while not self._waiting.empty():
                 message = self._waiting.get_nowait()
@@ -227,7 +232,7 @@ class Consumer:
             await self._pausing
             self._pausing = None
         self._paused = False
-        if self._link.ready and self._tag is None and self._queue is not None:
+        if self._link.ready and self._tag is None and self._underlay is not None:
             await self._consume()
 
     async def close(self) -> None:
