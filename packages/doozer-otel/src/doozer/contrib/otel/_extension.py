@@ -1,0 +1,262 @@
+"""The :class:`OpenTelemetry` extension: spans around messages and publishes, and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from opentelemetry import context as otel_context
+from opentelemetry import metrics, propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from doozer import Extension
+from doozer.outcomes import Aborted, Outcome, RetryLater, Unfinished
+
+from .__about__ import __version__
+from ._conventions import (
+    DESTINATION,
+    ERROR_TYPE,
+    METRIC_ATTRIBUTES,
+    OPERATION_NAME,
+    OPERATION_TYPE,
+    SYSTEM,
+    HeaderGetter,
+    HeaderSetter,
+    error_type,
+    span_name,
+)
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.propagators.textmap import TextMapPropagator
+    from opentelemetry.trace import Span, TracerProvider
+
+    from doozer import Application
+
+__all__ = [
+    "MESSAGE_WRAPPER_ORDER",
+    "PUBLISH_WRAPPER_ORDER",
+    "UNFINISHED",
+    "OpenTelemetry",
+]
+
+T = TypeVar("T")
+
+#: Where the consumer span opens among the message wrappers: outermost, so
+#: whatever the other wrappers (metrics, logging context) do happens inside it.
+MESSAGE_WRAPPER_ORDER = -1000
+#: Where the producer span opens among the publish wrappers: outermost too.
+PUBLISH_WRAPPER_ORDER = -1000
+#: The ``error.type`` of a message that a stop left unfinished without an exception.
+UNFINISHED = "doozer.unfinished"
+#: Histogram buckets (seconds) the conventions advise for messaging durations.
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
+#: The ``messaging.system`` of each Doozer transport, by its key in ``app.extensions``.
+TRANSPORT_SYSTEMS = {"amqp": "rabbitmq", "redisstreams": "redis", "jetstream": "nats"}
+
+_GETTER = HeaderGetter()
+_SETTER = HeaderSetter()
+_PROCESS = {OPERATION_NAME: "process", OPERATION_TYPE: "process"}
+_SEND = {OPERATION_NAME: "send", OPERATION_TYPE: "send"}
+
+
+class OpenTelemetry(Extension):
+    """Traces every message and every publish, and measures processing.
+
+    Registers a message wrapper (order -1000: outermost) that makes a
+    ``CONSUMER`` span, ``process {destination}``, current while the message's
+    preprocessors, callback, postprocessors and acknowledgement callbacks
+    run; its parent is the context in the message's W3C ``traceparent`` and
+    ``tracestate`` headers. Registers a publish wrapper (order -1000) that
+    makes a ``PRODUCER`` span, ``send {destination}``, around each message a
+    Doozer transport publishes for the application and injects its context
+    into the message's headers. Registers a message observer that records
+    ``messaging.process.duration`` and ``messaging.client.consumed.messages``.
+    Attributes follow the OpenTelemetry messaging semantic conventions, from
+    the delivery's ``messaging_attributes`` (see :doc:`/otel`).
+
+    :param app: the application to initialize, if known yet.
+    :param tracer_provider: where spans go (default: the global one).
+    :param meter_provider: where metrics go (default: the global one).
+    :param propagator: how context travels in headers (default: the global
+        one, W3C trace context and baggage unless configured otherwise).
+    """
+
+    def __init__(
+        self,
+        app: Application | None = None,
+        *,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        propagator: TextMapPropagator | None = None,
+    ) -> None:
+        self.tracer = trace.get_tracer("doozer.contrib.otel", __version__, tracer_provider)
+        meter = metrics.get_meter("doozer.contrib.otel", __version__, meter_provider)
+        #: ``messaging.process.duration``: seconds from a worker taking a message to its settlement.
+        self.process_duration = meter.create_histogram(
+            "messaging.process.duration",
+            unit="s",
+            description="Duration of processing operation.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        #: ``messaging.client.consumed.messages``: messages delivered to the application.
+        self.consumed_messages = meter.create_counter(
+            "messaging.client.consumed.messages",
+            unit="{message}",
+            description="Number of messages that were delivered to the application.",
+        )
+        self._propagator = propagator
+        self._system: str | None = None
+        super().__init__(app)
+
+    def init_app(self, app: Application) -> None:
+        """Register the wrappers and the observer on *app*.
+
+        :raises RuntimeError: if this instance, or another OpenTelemetry
+            extension, already initialized an application.
+        """
+        if self._app is not None:
+            raise RuntimeError(
+                f"this OpenTelemetry extension is already initialized on {self._app!r}"
+            )
+        if isinstance(app.extensions.get("opentelemetry"), OpenTelemetry):
+            raise RuntimeError(f"OpenTelemetry is already initialized on {app!r}")
+        super().init_app(app)
+        app.message_wrapper(self._trace_message, order=MESSAGE_WRAPPER_ORDER)
+        app.publish_wrapper(self._trace_publish, order=PUBLISH_WRAPPER_ORDER)
+        app.message_observer(self._measure)
+
+    @property
+    def propagator(self) -> TextMapPropagator:
+        """The propagator that reads and writes context in headers."""
+        return self._propagator or propagate.get_global_textmap()
+
+    # -- consuming ----------------------------------------------------------
+
+    async def _trace_message(
+        self, app: Application, message: Any, process: Callable[[], Awaitable[Outcome]]
+    ) -> Outcome:
+        described: Mapping[str, Any] = getattr(message, "messaging_attributes", None) or {}
+        headers = getattr(message, "headers", None)
+        parent = (
+            self.propagator.extract(headers, getter=_GETTER)
+            if isinstance(headers, Mapping) and headers
+            else None
+        )
+        attributes = {**described, **_PROCESS}
+        attempt = getattr(message, "attempt", None)
+        if isinstance(attempt, int):
+            attributes["doozer.message.attempt"] = attempt
+        span = self.tracer.start_span(
+            span_name("process", described.get(DESTINATION)),
+            context=parent,
+            kind=SpanKind.CONSUMER,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+        token = otel_context.attach(trace.set_span_in_context(span, parent))
+        try:
+            outcome = await process()
+        except BaseException as exc:  # cancelled by a forced stop, or a broken wrapper
+            _fail(span, exc)
+            span.end()
+            raise
+        finally:
+            otel_context.detach(token)
+        _conclude(span, outcome)
+        span.end()
+        return outcome
+
+    # -- publishing ---------------------------------------------------------
+
+    async def _trace_publish(
+        self,
+        app: Application,
+        destination: str,
+        headers: MutableMapping[str, Any],
+        publish: Callable[[], Awaitable[T]],
+    ) -> T:
+        # Inside a message's span the publish is its child. Outside one (a
+        # transport dead-lettering or retrying at settlement, after the span
+        # ended) the message carries its own context: continue that trace.
+        if trace.get_current_span().get_span_context().is_valid:
+            parent = None
+        else:
+            parent = self.propagator.extract(headers, getter=_GETTER)
+        attributes: dict[str, Any] = {DESTINATION: destination, **_SEND}
+        system = self._messaging_system(app)
+        if system is not None:
+            attributes[SYSTEM] = system
+        span = self.tracer.start_span(
+            span_name("send", destination),
+            context=parent,
+            kind=SpanKind.PRODUCER,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+        current = trace.set_span_in_context(span, parent)
+        self.propagator.inject(headers, context=current, setter=_SETTER)
+        token = otel_context.attach(current)
+        try:
+            return await publish()
+        except BaseException as exc:
+            _fail(span, exc)
+            raise
+        finally:
+            otel_context.detach(token)
+            span.end()
+
+    def _messaging_system(self, app: Application) -> str | None:
+        # The publish wrapper is not told which transport publishes: with one
+        # transport extension on the application, it is that one.
+        if self._system is None:
+            systems = {TRANSPORT_SYSTEMS[k] for k in app.extensions if k in TRANSPORT_SYSTEMS}
+            self._system = systems.pop() if len(systems) == 1 else ""
+        return self._system or None
+
+    # -- measuring ----------------------------------------------------------
+
+    def _measure(self, app: Application, original: Any, outcome: Outcome, duration: float) -> None:
+        described: Mapping[str, Any] = getattr(original, "messaging_attributes", None) or {}
+        attributes = {k: described[k] for k in METRIC_ATTRIBUTES if k in described}
+        attributes[OPERATION_NAME] = "process"
+        failure = _error_type(outcome)
+        if failure is not None:
+            attributes[ERROR_TYPE] = failure
+        self.consumed_messages.add(1, attributes)
+        if duration or not isinstance(outcome, Unfinished):  # 0: handed back unstarted
+            self.process_duration.record(duration, attributes)
+
+
+def _error_type(outcome: Outcome) -> str | None:
+    exception = getattr(outcome, "exception", None)
+    if exception is not None:
+        return error_type(exception)
+    return UNFINISHED if isinstance(outcome, Unfinished) else None
+
+
+def _conclude(span: Span, outcome: Outcome) -> None:
+    """Record *outcome* on *span*: failures of any kind get the error status."""
+    span.set_attribute("doozer.outcome", outcome.name)
+    if outcome.name == "succeeded":
+        return
+    if isinstance(outcome, Aborted):  # skipped on purpose: not an error
+        span.set_attribute("doozer.abort.reason", str(outcome.reason))
+        return
+    if isinstance(outcome, RetryLater):
+        span.set_attribute("doozer.retry.delay", float(outcome.delay))
+        span.set_attribute("doozer.retry.attempt", outcome.attempt)
+    exception = getattr(outcome, "exception", None)
+    if exception is not None:
+        _fail(span, exception)
+    elif isinstance(outcome, Unfinished):
+        span.set_attribute(ERROR_TYPE, UNFINISHED)
+        span.set_status(Status(StatusCode.ERROR, outcome.reason))
+
+
+def _fail(span: Span, exception: BaseException) -> None:
+    span.record_exception(exception)
+    span.set_attribute(ERROR_TYPE, error_type(exception))
+    span.set_status(Status(StatusCode.ERROR, f"{type(exception).__name__}: {exception}"))
