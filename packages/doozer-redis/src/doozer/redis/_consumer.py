@@ -7,9 +7,11 @@ import functools
 import logging
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from doozer import headers as names
 from doozer.outcomes import Failed, Outcome, RetryLater, Unfinished
@@ -17,9 +19,12 @@ from redis.exceptions import ResponseError
 
 from ._acks import Acknowledger
 from ._connection import MAX_BLOCK, ClosedError, Connection
-from ._message import Message
+from ._message import Message, fields_of, headers_of
 from ._scheduler import RetryScheduler
 from ._scripts import CLAIM, DEAD_LETTER, HAND_BACK, RETRY_LATER, TOUCH
+
+if TYPE_CHECKING:
+    from doozer import Application
 
 __all__ = ["Consumer", "Group"]
 
@@ -53,10 +58,20 @@ class Consumer:
     ``REDIS_CLAIM_IDLE``.
     """
 
-    def __init__(self, connection: Connection, group: Group, logger: logging.Logger) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        group: Group,
+        logger: logging.Logger,
+        app: Application | None = None,
+    ) -> None:
         self.connection = connection
         self.group = group
         self.logger = logger
+        #: The application whose publish wrappers see dead letters and retries, or None.
+        self.app = app
+        #: What every message's ``messaging_attributes`` share (OpenTelemetry conventions).
+        self.described = _described(connection.url, group)
         #: The consumer's name in the group (set when the application starts).
         self.name: str | None = None
         self.batch = 1
@@ -210,7 +225,9 @@ class Consumer:
             for entry_id, fields in entries:
                 if fields:
                     self._buffer.append(
-                        Message(self._settle, group.stream, _text(entry_id), fields)
+                        Message(
+                            self._settle, group.stream, _text(entry_id), fields, 1, self.described
+                        )
                     )
 
     async def _claim(self) -> None:
@@ -243,7 +260,14 @@ class Consumer:
         for entry_id, flat, deliveries in entries:
             fields = dict(zip(flat[::2], flat[1::2], strict=False))
             self._buffer.append(
-                Message(self._settle, group.stream, _text(entry_id), fields, int(deliveries))
+                Message(
+                    self._settle,
+                    group.stream,
+                    _text(entry_id),
+                    fields,
+                    int(deliveries),
+                    self.described,
+                )
             )
         if entries:
             self.logger.info(
@@ -300,14 +324,19 @@ class Consumer:
             "x-doozer-original-stream": group.stream,
             "x-doozer-original-id": message.id,
         }
-        fields = _flat({**message.fields, **{k.encode(): v.encode() for k, v in reason.items()}})
-        await self.connection.call(
-            lambda client: self._scripts["dead_letter"](
-                keys=[group.stream, group.dead_letter_stream],
-                args=[group.group, message.id, *fields],
-            ),
-            "dead-lettering an entry",
-        )
+        headers: dict[str, Any] = {**headers_of(message.fields), **reason}
+
+        async def dead_letter() -> Any:
+            fields = fields_of(message.body, headers)
+            return await self.connection.call(
+                lambda client: self._scripts["dead_letter"](
+                    keys=[group.stream, group.dead_letter_stream],
+                    args=[group.group, message.id, *fields],
+                ),
+                "dead-lettering an entry",
+            )
+
+        await self._publishing(group.dead_letter_stream, headers, dead_letter)
         self.logger.warning(
             "Entry %s of %r failed (%s); moved to the dead-letter stream %r",
             message.id,
@@ -318,20 +347,34 @@ class Consumer:
 
     async def _retry_later(self, message: Message, outcome: RetryLater) -> None:
         group = self.group
-        retry = {
-            names.ATTEMPT.encode(): str(outcome.attempt).encode(),
-            names.FIRST_FAILURE.encode(): repr(float(outcome.first_failure)).encode(),
+        headers: dict[str, Any] = {
+            **headers_of(message.fields),
+            names.ATTEMPT: str(outcome.attempt),
+            names.FIRST_FAILURE: repr(float(outcome.first_failure)),
         }
-        fields = _flat({**message.fields, **retry})
-        await self.connection.call(
-            lambda client: self._scripts["retry"](
-                keys=[group.stream, group.retry_key],
-                args=[group.group, message.id, max(int(outcome.delay * 1000), 0), *fields],
-            ),
-            "scheduling a retry",
-        )
+
+        async def schedule() -> Any:
+            fields = fields_of(message.body, headers)
+            return await self.connection.call(
+                lambda client: self._scripts["retry"](
+                    keys=[group.stream, group.retry_key],
+                    args=[group.group, message.id, max(int(outcome.delay * 1000), 0), *fields],
+                ),
+                "scheduling a retry",
+            )
+
+        await self._publishing(group.stream, headers, schedule)
         if self._scheduler is not None:
             self._scheduler.wake()
+
+    async def _publishing(
+        self, destination: str, headers: dict[str, Any], publish: Callable[[], Awaitable[Any]]
+    ) -> None:
+        # Through the application's publish wrappers (tracing), when there is one.
+        if self.app is None:
+            await publish()
+        else:
+            await self.app.publishing(destination, headers, publish)
 
     async def _hand_back(self, entries: list[tuple[str, bool]]) -> int:
         """Make entries claimable by any consumer now; *started* ones count as delivered."""
@@ -375,8 +418,19 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _flat(fields: dict[bytes, bytes]) -> list[bytes]:
-    return [part for pair in fields.items() for part in pair]
+def _described(url: str, group: Group) -> dict[str, str | int]:
+    parts = urlsplit(url)
+    described: dict[str, str | int] = {
+        "messaging.system": "redis",
+        "messaging.destination.name": group.stream,
+        "messaging.consumer.group.name": group.group,
+    }
+    if parts.scheme == "unix":
+        described["server.address"] = parts.path
+    elif parts.hostname:
+        described["server.address"] = parts.hostname
+        described["server.port"] = parts.port or 6379
+    return described
 
 
 def _now_iso() -> str:

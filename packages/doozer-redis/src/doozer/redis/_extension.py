@@ -121,7 +121,7 @@ class RedisStreams(Extension):
                 max_deliveries=settings.max_deliveries,
                 claim_idle=settings.claim_idle,
             )
-            self._consumer = Consumer(self.connection, group, self.app.logger)
+            self._consumer = Consumer(self.connection, group, self.app.logger, self.app)
         return self._consumer
 
     def producer(self, stream: str | None = None) -> Producer:
@@ -138,7 +138,7 @@ class RedisStreams(Extension):
                 "RedisStreams.producer() needs a stream: pass one, "
                 "or set app.settings['REDIS_OUTBOUND_STREAM']"
             )
-        return Producer(self.connection, stream, settings.maxlen)
+        return Producer(self.connection, stream, settings.maxlen, self.app)
 
     async def publish_result(self, app: Application, result: Any) -> Any:
         """A result postprocessor that adds each result to ``REDIS_OUTBOUND_STREAM``.

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 #: What settles a message: ``await settle(message, outcome)``.
 Settle = Callable[["Message", "Outcome"], Awaitable[None]]
 
-__all__ = ["BODY", "Message", "decode_fields"]
+__all__ = ["BODY", "Message", "decode_fields", "fields_of", "headers_of"]
 
 #: The field that holds a message's body.
 BODY = b"body"
@@ -33,6 +33,23 @@ def decode_fields(fields: Mapping[bytes, bytes]) -> dict[str, Any]:
     return decoded
 
 
+def headers_of(fields: Mapping[bytes, bytes]) -> dict[str, bytes]:
+    """An entry's fields other than ``body`` with ``str`` keys, losslessly (see :func:`fields_of`).
+
+    For republishing an entry (a dead letter, a retry) through
+    :meth:`doozer.Application.publishing`, whose wrappers may add headers.
+    """
+    return {key.decode("utf-8", "surrogateescape"): v for key, v in fields.items() if key != BODY}
+
+
+def fields_of(body: bytes | str | None, headers: Mapping[str, Any]) -> list[Any]:
+    """The flat field list of an entry: ``body`` first, then *headers* (from :func:`headers_of`)."""
+    flat: list[Any] = [] if body is None else [BODY, body]
+    for key, value in headers.items():
+        flat += [key.encode("utf-8", "surrogateescape"), value]
+    return flat
+
+
 class Message:
     """One entry of a stream, read by a consumer group; made by :class:`Consumer`.
 
@@ -41,6 +58,7 @@ class Message:
     """
 
     __slots__ = {
+        "_described": None,
         "_settle_with": None,
         "_settled": None,
         "attempt": "The attempt at processing it: 1, or the retry's number (``x-doozer-attempt``).",
@@ -60,8 +78,10 @@ class Message:
         entry_id: str,
         fields: dict[bytes, bytes],
         deliveries: int = 1,
+        described: Mapping[str, str | int] | None = None,
     ) -> None:
         self._settle_with = settle
+        self._described = described or {}
         self._settled = False
         self.stream = stream
         self.id = entry_id
@@ -77,6 +97,12 @@ class Message:
     def redelivered(self) -> bool:
         """Whether the group delivered it before (to this or another consumer)."""
         return self.deliveries > 1
+
+    @property
+    def messaging_attributes(self) -> dict[str, str | int]:
+        """The entry's OpenTelemetry messaging attributes (``messaging.system`` ``"redis"``,
+        the stream, the group, the entry id, the server's address and port)."""
+        return {**self._described, "messaging.message.id": self.id}
 
     @property
     def settled(self) -> bool:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._connection import Connection
 from ._message import BODY
+
+if TYPE_CHECKING:
+    from doozer import Application
 
 __all__ = ["Producer"]
 
@@ -19,12 +22,20 @@ class Producer:
     """
 
     __slots__ = {
+        "app": "The application it publishes for (its publish wrappers see each entry), or None.",
         "connection": "The :class:`Connection` it publishes through.",
         "maxlen": "Approximate length the stream is trimmed to on each add (None: never).",
         "stream": "The stream it adds entries to.",
     }
 
-    def __init__(self, connection: Connection, stream: str, maxlen: int | None = None) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        stream: str,
+        maxlen: int | None = None,
+        app: Application | None = None,
+    ) -> None:
+        self.app = app
         self.connection = connection
         self.stream = stream
         self.maxlen = maxlen
@@ -46,13 +57,24 @@ class Producer:
         :param stream: the stream, by default the producer's.
         :returns: the new entry's id.
         """
-        fields: list[Any] = [BODY, body]
-        for key, value in (headers or {}).items():
+        for key in headers or ():
             if key == "body":
                 raise ValueError("'body' is the body's field: pass it as body, not in headers")
-            fields += [key, value]
+        destination = stream or self.stream
+        fields_to_add = dict(headers or {})
         trim: list[Any] = ["MAXLEN", "~", self.maxlen] if self.maxlen else []
-        entry_id = await self.connection.execute(
-            "XADD", stream or self.stream, *trim, "*", *fields, what="adding an entry"
-        )
-        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+        async def add() -> str:
+            # The fields are read here: the application's publish wrappers
+            # (tracing) may have added to them.
+            fields: list[Any] = [BODY, body]
+            for key, value in fields_to_add.items():
+                fields += [key, value]
+            entry_id = await self.connection.execute(
+                "XADD", destination, *trim, "*", *fields, what="adding an entry"
+            )
+            return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+        if self.app is None:
+            return await add()
+        return await self.app.publishing(destination, fields_to_add, add)
