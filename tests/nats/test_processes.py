@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -106,11 +107,7 @@ def test_a_crash_looping_message_ends_as_a_dead_letter(streams: Streams, tmp_pat
     for _ in range(3):  # two crashes, then the third delivery is over NATS_MAX_DELIVER
         service = start(streams, output, workers=1, ack_wait="1", max_deliver="2", crash_on="boom")
         try:
-            wait_until(
-                lambda: service.returncode is not None or bool(streams.run(streams.dead_letters())),
-                "a crash or a dead letter",
-                timeout=30,
-            )
+            wait_until(_crashed_or_dead(service, streams), "a crash or a dead letter", timeout=30)
             if service.returncode is None:
                 streams.run(streams.publish([b"fine"]))
                 wait_until(lambda: "fine" in done(output), "the next message is processed")
@@ -125,3 +122,7 @@ def test_a_crash_looping_message_ends_as_a_dead_letter(streams: Streams, tmp_pat
     assert "without finishing" in dead.headers["x-doozer-error"]
     assert dead.headers["x-doozer-deliveries"] == "3"
     assert [fields[0] for fields in lines(output, "start ")].count("boom") == 2
+
+
+def _crashed_or_dead(service: Process, streams: Streams) -> Callable[[], bool]:
+    return lambda: service.returncode is not None or bool(streams.run(streams.dead_letters()))

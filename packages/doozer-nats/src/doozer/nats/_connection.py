@@ -17,7 +17,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
@@ -138,10 +137,19 @@ class Connection:
         delay = settings.reconnect_delay
         while True:
             self.state = "connecting"
+            client = Client()
+            # nats-py retries the first connection forever with unlimited
+            # reconnection attempts: bound each try here.
+            budget = max(min(deadline - time.monotonic(), ATTEMPT_TIMEOUT * 2), ATTEMPT_TIMEOUT)
             try:
-                self._client = await nats.connect(**self._options())
+                await asyncio.wait_for(client.connect(**self._options()), budget)
+                self._client = client
                 break
             except Exception as exc:  # nats-py raises many kinds for "cannot connect"
+                with contextlib.suppress(Exception):
+                    await client.close()
+                if isinstance(exc, asyncio.TimeoutError) and self._first_error is None:
+                    exc = TimeoutError(f"no answer within {budget:g} s")
                 cause = self._cause(exc)
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -168,7 +176,8 @@ class Connection:
         # nats-py raises "no servers available" and tells the real cause to
         # its error callback first; either is scrubbed of credentials.
         first, self._first_error = self._first_error, None
-        if first is not None and type(exc).__name__ == "NoServersError":
+        vague = type(exc).__name__ == "NoServersError" or isinstance(exc, asyncio.TimeoutError)
+        if first is not None and vague:
             exc = first
         return self.settings.scrub(summary(exc))
 

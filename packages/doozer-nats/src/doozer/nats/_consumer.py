@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -172,10 +173,8 @@ class Consumer:
         # whatever comes.
         if self._pulls:
             wait = max(pull.expires_at for pull in self._pulls.values()) - time.monotonic()
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._no_pulls.wait(), max(wait, 0.01))
-            except asyncio.TimeoutError:
-                pass
         subscription, self._subscription = self._subscription, None
         if subscription is not None:
             try:
