@@ -1,0 +1,17 @@
+"""Structured logs for Doozer applications, on structlog.
+
+``Logging(app)`` writes every record, the application's and Doozer's own,
+as one JSON object per line (``LOG_FORMAT = "json"``) or for people
+(``"console"``), and adds the context of the message being processed
+(its id, destination, attempt, and trace ids when :mod:`doozer.contrib.otel`
+traces it). Log with structlog (``structlog.get_logger()``) or with the
+standard library's :mod:`logging`: both come out the same. See
+:doc:`/logging-extension`.
+"""
+
+from __future__ import annotations
+
+from ._configure import FORMATS
+from ._extension import MESSAGE_WRAPPER_ORDER, STARTUP_ORDER, Logging, context_of
+
+__all__ = ["FORMATS", "MESSAGE_WRAPPER_ORDER", "STARTUP_ORDER", "Logging", "context_of"]

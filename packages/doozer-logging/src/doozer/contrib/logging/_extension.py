@@ -1,0 +1,109 @@
+"""The :class:`Logging` extension: structured logs, with each message's context."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import structlog
+
+from doozer import Extension
+
+from ._configure import FORMATS, configure, level_of
+
+if TYPE_CHECKING:
+    from doozer import Application
+    from doozer.outcomes import Outcome
+
+try:  # tracing is optional: trace ids are logged when OpenTelemetry is there
+    from opentelemetry import trace as _trace
+except ImportError:  # pragma: no cover - depends on what is installed
+    _trace = None  # type: ignore[assignment]
+
+__all__ = ["MESSAGE_WRAPPER_ORDER", "STARTUP_ORDER", "Logging"]
+
+#: Where the message's context is bound among the message wrappers: inside the
+#: tracing span (-1000), so its ids are known, and around everything else.
+MESSAGE_WRAPPER_ORDER = -800
+#: Logging is configured again when the application starts, before anything
+#: else (transports connect at -1000), from the settings of that moment.
+STARTUP_ORDER = -2000
+
+
+class Logging(Extension):
+    """Structured logs for the application and for Doozer itself, on structlog.
+
+    Initializing it configures structlog and the standard library's root
+    logger (``LOG_FORMAT``, ``LOG_LEVEL``), and again at startup (so that a
+    setting changed since, e.g. by ``doozer run --log-format``, applies).
+    While a message is processed, its ``message_id``, ``destination``,
+    ``attempt`` and, when :mod:`doozer.contrib.otel` traces it, ``trace_id``
+    and ``span_id`` are bound to every record (a message wrapper at order
+    -800). See :doc:`/logging-extension`.
+
+    :param app: the application to initialize, if known yet.
+    """
+
+    #: ``LOG_FORMAT``: ``"json"`` (one object per line on stdout) or ``"console"``
+    #: (stderr); ``LOG_LEVEL``: the lowest level written.
+    DEFAULT_SETTINGS: ClassVar[Mapping[str, Any]] = {"LOG_FORMAT": "console", "LOG_LEVEL": "INFO"}
+
+    def init_app(self, app: Application) -> None:
+        """Configure logging from *app*'s settings and register the callbacks.
+
+        :raises ValueError: if ``LOG_FORMAT`` or ``LOG_LEVEL`` is invalid (one line).
+        :raises RuntimeError: if this instance, or another Logging, already
+            initialized an application.
+        """
+        if self._app is not None:
+            raise RuntimeError(f"this Logging extension is already initialized on {self._app!r}")
+        if isinstance(app.extensions.get("logging"), Logging):
+            raise RuntimeError(f"Logging is already initialized on {app!r}")
+        for key, value in self.DEFAULT_SETTINGS.items():
+            app.settings.setdefault(key, value)
+        self._apply(app)
+        super().init_app(app)
+        app.startup(self._configure_at_startup, order=STARTUP_ORDER)
+        app.message_wrapper(self._bind_message, order=MESSAGE_WRAPPER_ORDER)
+
+    @staticmethod
+    def _apply(app: Application) -> None:
+        log_format = app.settings["LOG_FORMAT"]
+        if log_format not in FORMATS:
+            raise ValueError(
+                f"LOG_FORMAT {log_format!r} is not a log format: use 'json' or 'console'"
+            )
+        configure(log_format, level_of(app.settings["LOG_LEVEL"]))
+
+    async def _configure_at_startup(self, app: Application) -> None:
+        self._apply(app)
+
+    async def _bind_message(
+        self, app: Application, message: Any, process: Callable[[], Awaitable[Outcome]]
+    ) -> Outcome:
+        tokens = structlog.contextvars.bind_contextvars(**context_of(message))
+        try:
+            return await process()
+        finally:
+            structlog.contextvars.reset_contextvars(**tokens)
+
+
+def context_of(message: Any) -> dict[str, Any]:
+    """What the records logged while *message* is processed carry."""
+    described: Mapping[str, Any] = getattr(message, "messaging_attributes", None) or {}
+    context: dict[str, Any] = {}
+    message_id = described.get("messaging.message.id")
+    if message_id is not None:
+        context["message_id"] = message_id
+    destination = described.get("messaging.destination.name")
+    if destination is not None:
+        context["destination"] = destination
+    attempt = getattr(message, "attempt", None)
+    if isinstance(attempt, int):
+        context["attempt"] = attempt
+    if _trace is not None:
+        span = _trace.get_current_span().get_span_context()
+        if span.is_valid:
+            context["trace_id"] = f"{span.trace_id:032x}"
+            context["span_id"] = f"{span.span_id:016x}"
+    return context
