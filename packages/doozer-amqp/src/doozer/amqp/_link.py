@@ -255,7 +255,13 @@ class Link:
             return
 
     async def declare_queue(self, name: str, arguments: dict[str, Any]) -> None:
-        """Declare a durable queue on a channel of its own (a refusal closes only that)."""
+        """Declare a durable queue on a channel of its own (a refusal closes only that).
+
+        Bounded, like a publication, by the publish timeout.
+        """
+        await asyncio.wait_for(self._declare_queue(name, arguments), self.publish_timeout)
+
+    async def _declare_queue(self, name: str, arguments: dict[str, Any]) -> None:
         await self._ready.wait()
         assert self.connection is not None
         channel = await self.connection.channel(publisher_confirms=False)

@@ -152,6 +152,8 @@ class Settler:
             else:
                 target = delay_queue_name(inbound, delay_ms)
                 await self._declare_delay_queue(inbound, delay_ms)
+                if message.stale:  # lost meanwhile: the broker delivers the original again
+                    raise ConnectionError("the connection was lost while declaring the delay queue")
             await self.link.publish("", target, message.copy(headers), again=False)
         except LOST:
             raise
