@@ -20,6 +20,7 @@ from ._message import Message
 from ._setup import ensure_consumer
 
 if TYPE_CHECKING:
+    from doozer import Application
     from nats.aio.msg import Msg
     from nats.aio.subscription import Subscription
 
@@ -74,14 +75,20 @@ class Consumer:
         source: Source,
         logger: logging.Logger,
         stopping: Callable[[], bool] = lambda: False,
+        app: Application | None = None,
     ) -> None:
         self.connection = connection
+        #: What every message's ``messaging_attributes`` share (OpenTelemetry conventions).
+        self.described: dict[str, str | int] = {
+            "messaging.system": "nats",
+            "messaging.consumer.group.name": source.durable,
+        }
         self._stopping = stopping
         self.source = source
         self.logger = logger
         #: How many messages are pulled ahead at most (set when the application starts).
         self.batch = 1
-        self._dead = DeadLetters(connection, source, logger)
+        self._dead = DeadLetters(connection, source, logger, app)
         self._buffer: deque[Message] = deque()
         self._held: dict[int, Message] = {}  # by stream sequence: read, not settled yet
         self._pulls: dict[int, _Pull] = {}  # open pull requests, oldest first
@@ -144,6 +151,7 @@ class Consumer:
     async def start(self, batch: int) -> None:
         """Create the streams and the durable consumer if missing, and start pulling."""
         self.batch = batch
+        self._describe_server()
         self._buffer.clear()
         self._held.clear()
         self._pulls.clear()
@@ -257,7 +265,7 @@ class Consumer:
             if pull.remaining <= 0:
                 self._forget(number)
             break
-        message = Message(msg, self._settle)
+        message = Message(msg, self._settle, self.described)
         if self._holding_back:
             await self._nak(message)
         elif message.deliveries > self.source.max_deliver:
@@ -297,7 +305,15 @@ class Consumer:
         self._problem = None
         await self._refill()
 
+    def _describe_server(self) -> None:
+        # The server this connection reached (it may change at a reconnection).
+        url = self.connection.client.connected_url
+        if url is not None and url.hostname:
+            self.described["server.address"] = url.hostname
+            self.described["server.port"] = url.port or 4222
+
     async def _after_reconnect(self) -> None:
+        self._describe_server()
         # Pull requests do not survive a reconnection for sure: ask afresh.
         self._pulls.clear()
         self._no_pulls.set()

@@ -12,6 +12,8 @@ from doozer import headers as names
 from ._connection import Connection, summary
 
 if TYPE_CHECKING:
+    from doozer import Application
+
     from ._consumer import Source
     from ._message import Message
 
@@ -25,7 +27,14 @@ _PUBLISH_TIMEOUT = 5.0
 class DeadLetters:
     """Publishes dead letters (awaiting JetStream's acknowledgement), then terms the original."""
 
-    def __init__(self, connection: Connection, source: Source, logger: logging.Logger) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        source: Source,
+        logger: logging.Logger,
+        app: Application | None = None,
+    ) -> None:
+        self.app = app
         self.connection = connection
         self.source = source
         self.logger = logger
@@ -64,14 +73,19 @@ class DeadLetters:
             "x-doozer-deliveries": str(message.deliveries),
         }
         delay = 0.2
+
+        async def publish() -> None:
+            # Headers are read here: the application's publish wrappers (tracing) may add some.
+            await self.connection.js.publish(
+                source.dead_letter_subject, message.body, timeout=_PUBLISH_TIMEOUT, headers=headers
+            )
+
         while True:
             try:
-                await self.connection.js.publish(
-                    source.dead_letter_subject,
-                    message.body,
-                    timeout=_PUBLISH_TIMEOUT,
-                    headers=headers,
-                )
+                if self.app is None:
+                    await publish()
+                else:
+                    await self.app.publishing(source.dead_letter_subject, headers, publish)
                 break
             except Exception as exc:  # the server is away: keep it held, try again
                 if self.connection.client.is_closed:

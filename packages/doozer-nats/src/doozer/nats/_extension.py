@@ -127,7 +127,7 @@ class JetStream(Extension):
             )
             app = self.app
             self._consumer = Consumer(
-                self.connection, source, app.logger, stopping=lambda: app.stopping
+                self.connection, source, app.logger, stopping=lambda: app.stopping, app=app
             )
         return self._consumer
 
@@ -144,7 +144,7 @@ class JetStream(Extension):
                 "JetStream.producer() needs a subject: pass one, "
                 "or set app.settings['NATS_OUTBOUND_SUBJECT']"
             )
-        return Producer(self.connection, subject)
+        return Producer(self.connection, subject, self.app)
 
     async def publish_result(self, app: Application, result: Any) -> Any:
         """A result postprocessor that publishes each result to ``NATS_OUTBOUND_SUBJECT``.

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import reprlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 from doozer import headers as names
 
 if TYPE_CHECKING:
-    from nats.aio.msg import Msg
-
     from doozer.outcomes import Outcome
+    from nats.aio.msg import Msg
 
 __all__ = ["Message"]
 
@@ -29,6 +28,7 @@ class Message:
     """
 
     __slots__ = {
+        "_described": None,
         "_settle_with": None,
         "_settled": None,
         "arrived": "When it arrived (time.monotonic()), for keeping it alive.",
@@ -42,7 +42,9 @@ class Message:
         "subject": "The subject it was published to.",
     }
 
-    def __init__(self, msg: Msg, settle: Settle) -> None:
+    def __init__(
+        self, msg: Msg, settle: Settle, described: Mapping[str, str | int] | None = None
+    ) -> None:
         # $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<ts>.<pending>
         # (or with a domain and account: 12 tokens); parsed here, once, cheaply.
         tokens = msg.reply.split(".")
@@ -58,6 +60,17 @@ class Message:
         self.arrived = time.monotonic()
         self._settle_with = settle
         self._settled = False
+        self._described = described or {}
+
+    @property
+    def messaging_attributes(self) -> dict[str, str | int]:
+        """Its OpenTelemetry messaging attributes (``messaging.system`` ``"nats"``, the
+        subject, the durable consumer, the stream sequence as id, the server)."""
+        return {
+            **self._described,
+            "messaging.destination.name": self.subject,
+            "messaging.message.id": str(self.sequence),
+        }
 
     @property
     def attempt(self) -> int:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from ._connection import Connection
+
+if TYPE_CHECKING:
+    from doozer import Application
 
 __all__ = ["Producer"]
 
@@ -19,11 +23,15 @@ class Producer:
     """
 
     __slots__ = {
+        "app": "The application it publishes for (its publish wrappers see each message), or None.",
         "connection": "The :class:`Connection` it publishes through.",
         "subject": "The subject it publishes to.",
     }
 
-    def __init__(self, connection: Connection, subject: str) -> None:
+    def __init__(
+        self, connection: Connection, subject: str, app: Application | None = None
+    ) -> None:
+        self.app = app
         self.connection = connection
         self.subject = subject
 
@@ -46,10 +54,16 @@ class Producer:
         :raises nats.js.errors.NoStreamResponseError: if no stream captures the subject.
         """
         payload = body.encode() if isinstance(body, str) else body
-        ack = await self.connection.js.publish(
-            subject or self.subject,
-            payload,
-            timeout=PUBLISH_TIMEOUT,
-            headers=dict(headers) if headers else None,
-        )
-        return ack.seq
+        destination = subject or self.subject
+        to_send = dict(headers or {})
+
+        async def send() -> int:
+            # Headers are read here: the application's publish wrappers (tracing) may add some.
+            ack = await self.connection.js.publish(
+                destination, payload, timeout=PUBLISH_TIMEOUT, headers=to_send or None
+            )
+            return int(ack.seq)
+
+        if self.app is None:
+            return await send()
+        return await self.app.publishing(destination, to_send, send)
