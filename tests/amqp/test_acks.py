@@ -17,12 +17,15 @@ from .support import Broker, run_app, stop_soon
 class Recorder:
     """An aiormq channel stand-in that records what would go to the broker."""
 
-    def __init__(self) -> None:
+    def __init__(self, slow: bool = False) -> None:
         self.is_closed = False
+        self.slow = slow  # each ack waits for the write, as aiormq's does
         self.sent: list[tuple[str, int, bool]] = []
 
     async def basic_ack(self, delivery_tag: int, multiple: bool = False) -> None:
         self.sent.append(("ack", delivery_tag, multiple))
+        if self.slow:
+            await asyncio.sleep(0.01)
 
     async def basic_nack(
         self, delivery_tag: int, multiple: bool = False, requeue: bool = True
@@ -77,6 +80,27 @@ async def test_never_a_multiple_ack_over_an_unfinished_tag() -> None:
         assert not covered & unfinished, (tag, multiple)
         acknowledged |= covered
     assert acknowledged == set(range(1, 21)) - unfinished
+
+
+async def test_concurrent_flushes_never_acknowledge_a_tag_twice() -> None:
+    channel = Recorder(slow=True)
+    made = Session(channel, 1, 100, 60.0)
+    for tag in range(1, 11):
+        made.delivered(tag)
+    for tag in (1, 2, 4, 5):  # 3 unfinished: 4 and 5 go one by one, slowly
+        await made.ack(tag)
+    first = asyncio.create_task(made.flush())
+    await asyncio.sleep(0.005)  # the first flush is waiting on its first write
+    for tag in (3, 6, 7):
+        await made.ack(tag)
+    await asyncio.gather(first, made.flush())
+    acknowledged: list[int] = []
+    for _, tag, multiple in channel.sent:
+        covered = [t for t in range(1, tag + 1) if t not in acknowledged] if multiple else [tag]
+        assert tag not in acknowledged, channel.sent
+        acknowledged += covered
+    assert sorted(acknowledged) == list(range(1, 8))
+    assert len(acknowledged) == len(set(acknowledged))
 
 
 async def test_the_interval_flushes_a_partial_batch() -> None:

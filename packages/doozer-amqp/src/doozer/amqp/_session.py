@@ -50,6 +50,10 @@ class Session:
         self._finished: set[int] = set()  # finished, acknowledgement owed
         self._timer: asyncio.TimerHandle | None = None
         self._flushing: asyncio.Task[None] | None = None
+        # One flush at a time: a multiple ack sent by a second flush while the
+        # first one waits could cover a tag the first is about to ack alone, and
+        # acknowledging a tag twice closes the channel.
+        self._flush_lock = asyncio.Lock()
 
     @property
     def stale(self) -> bool:
@@ -102,6 +106,10 @@ class Session:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        async with self._flush_lock:
+            await self._flush()
+
+    async def _flush(self) -> None:
         if not self._finished or self.stale:
             return
         finished, self._finished = self._finished, set()
