@@ -80,7 +80,8 @@ def add_run_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
         "--reload-include",
         action="append",
         metavar="GLOB",
-        help="also restart when files matching GLOB change (besides *.py, *.ini; repeatable)",
+        help="also restart when files matching GLOB change "
+        "(.py and .ini files always do; repeatable)",
     )
     reload.add_argument(
         "--reload-exclude",
