@@ -39,6 +39,33 @@ class Health:
         self.loop: asyncio.AbstractEventLoop | None = None
         #: Set once the teardown callbacks started.
         self.tearing_down = False
+        # Progress is sampled by the probes, not timed per message: the
+        # (started, finished) counts last seen, and when they were first seen.
+        self._progress = (0, 0)
+        self._progress_at = perf_counter()
+        self._progress_lock = threading.Lock()
+
+    def run_started(self) -> None:
+        """Start measuring progress afresh (a startup callback calls it)."""
+        with self._progress_lock:
+            self._progress = (self.stats.started(), self.stats.finished())
+            self._progress_at = perf_counter()
+
+    def idle_for(self) -> float:
+        """Seconds since a probe first saw the current (started, finished) counts.
+
+        A worker taking a message or finishing one changes them, so this is
+        never less than the time since the last progress, and more by at
+        most the time between two probes: a stall is never reported early,
+        and late by at most one probe period.
+        """
+        stats = self.stats
+        progress = (stats.started(), stats.finished())
+        now = perf_counter()
+        with self._progress_lock:
+            if progress != self._progress:
+                self._progress, self._progress_at = progress, now
+            return now - self._progress_at
 
     def liveness(self) -> Verdict:
         """Alive: the event loop answers, and messages that wait get processed."""
@@ -58,7 +85,7 @@ class Health:
         stall_timeout = self.stall_timeout
         if stall_timeout is not None:
             waiting = self.app.read_ahead
-            idle = perf_counter() - self.stats.last_progress
+            idle = self.idle_for()
             if waiting and idle > stall_timeout:
                 return False, (
                     f"stalled: {waiting} message(s) wait for a worker and no message started "
