@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import signal
 import socket
 from collections.abc import Iterator
 
 import pytest
 
-from tests.support.processes import doozer
+from tests.support.processes import doozer, wait_until
 
 from .support import ROOT, get, running
 
@@ -50,6 +52,20 @@ def free_port() -> int:
         return port
 
 
+def free_ports(count: int) -> int:
+    """The first of *count* consecutive free ports of 127.0.0.1."""
+    for _ in range(50):
+        base = free_port()
+        with contextlib.ExitStack() as stack:
+            try:
+                for port in range(base, base + count):
+                    stack.enter_context(socket.socket()).bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return base
+    raise AssertionError(f"found no {count} consecutive free ports")
+
+
 def test_each_process_listens_on_the_port_plus_its_index() -> None:
     # The supervisor of `doozer run --processes N` sets DOOZER_PROCESS_INDEX
     # (0-based) in each child.
@@ -62,12 +78,13 @@ def test_each_process_listens_on_the_port_plus_its_index() -> None:
         assert process.finish() == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the supervisor of --processes does not set DOOZER_PROCESS_INDEX in its children yet",
-)
+def is_ready(port: int) -> bool:
+    return get(port, "/readyz")[0] == 200
+
+
 def test_doozer_run_processes_serves_one_port_per_process() -> None:
-    base = free_port()
+    # The real supervisor: it hands each child its index in DOOZER_PROCESS_INDEX.
+    base = free_ports(2)
     env = {
         "DOOZER_TEST_MESSAGES": "ok,ok,ok,ok",
         "DOOZER_PROMETHEUS_HOST": "127.0.0.1",
@@ -79,6 +96,8 @@ def test_doozer_run_processes_serves_one_port_per_process() -> None:
         second = process.wait_for_match(r"^listening (\d+)$", "stdout", timeout=10, count=2)
         assert {int(first.group(1)), int(second.group(1))} == {base, base + 1}
         for port in (base, base + 1):
+            # "listening" is printed during startup: ready once it finished.
+            wait_until(functools.partial(is_ready, port), f"port {port} is ready")
             assert get(port, "/readyz") == (200, "ready\n")
         process.signal(signal.SIGTERM)
         assert process.finish() == 0
