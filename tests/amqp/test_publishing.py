@@ -218,3 +218,39 @@ def test_read_ahead_lost_with_the_connection_is_logged_as_returned(
     assert sum(1 for body, _ in seen if body != first) == 5  # the others once each
     assert "guest:guest@" not in text
     assert broker.counts(broker.name()) == (0, 0)
+
+
+def test_batched_acks_bound_the_duplicates_of_a_cut_connection(broker: Broker) -> None:
+    from tests.support.faults import FaultProxy
+
+    broker.declare_inbound(broker.name())
+    total, prefetch = 200, 8
+    broker.publish(broker.name(), [str(n).encode() for n in range(total)])
+    seen: list[tuple[int, bool]] = []
+
+    with FaultProxy(5672) as proxy:
+
+        async def process(app: Application, message: Message) -> None:
+            seen.append((int(message.body), message.redelivered))
+            if len(seen) == total // 2:
+                await asyncio.to_thread(proxy.cut)
+            if len({n for n, _ in seen}) == total:
+                stop_soon(app)
+
+        app, _ = make_app(
+            broker,
+            process,
+            AMQP_URL=f"amqp://guest:guest@127.0.0.1:{proxy.port}/",
+            AMQP_PREFETCH_COUNT=prefetch,
+            AMQP_ACK_BATCH_SIZE=32,  # at most prefetch / 2 = 4 are used
+            AMQP_ACK_BATCH_INTERVAL=60,  # only full batches: the most owed at a cut
+            AMQP_RECONNECT_DELAY=0.1,
+        )
+        run_app(app, workers=2)
+    numbers = [n for n, _ in seen]
+    assert set(numbers) == set(range(total))  # none lost
+    twice = {n for n in numbers if numbers.count(n) > 1}
+    assert len(twice) <= prefetch  # at most the prefetch count per lost connection
+    last_of = {n: flag for n, flag in seen}  # the last delivery of each number
+    assert all(last_of[n] for n in twice)  # the second one came flagged redelivered
+    assert broker.counts(broker.name()) == (0, 0)

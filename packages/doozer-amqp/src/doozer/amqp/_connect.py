@@ -144,7 +144,7 @@ def explain(exc: BaseException, options: ConnectOptions, timeout: float) -> str:
             return "the peer is not an AMQP broker (it answered something else: a wrong port?)"
     if isinstance(exc, InvalidFrameError):
         return "the peer is not an AMQP broker (it answered with an unexpected frame)"
-    text = str(exc).strip().splitlines()
+    text = mask_url(str(exc)).strip().splitlines()  # a library may quote the URL
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
