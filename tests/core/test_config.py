@@ -107,6 +107,8 @@ class TestMasking:
             ("redis://:p@h:6379/0", "redis://:***@h:6379/0"),
             ("amqp://h/", "amqp://h/"),
             ("amqp://user@h/", "amqp://user@h/"),
+            ("nats://s3cret@h:4222", "nats://***@h:4222"),
+            ("nats://a:b@x:1,nats://tok@y:2", "nats://a:***@x:1,nats://***@y:2"),
             ("not a url", "not a url"),
         ],
     )

@@ -15,6 +15,8 @@ MASK = "***"
 
 # user:password@ in anything that looks like a URL (several in one string too).
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s,]*:)[^@\s,]*(?=@)")
+# NATS URLs may carry a bare token as their user part: nats://TOKEN@host.
+_URL_TOKEN = re.compile(r"(?P<head>\b(?:nats|tls|ws|wss)://)[^:/@\s,]+(?=@)")
 _SECRET_WORDS = frozenset({"PASSWORD", "PASSWD", "SECRET", "TOKEN", "KEY", "CREDENTIALS"})
 # Names that contain KEY but hold no secret: routing keys decide where messages go.
 _NOT_SECRET = re.compile(r"ROUTING_KEYS?$|ORDERING_KEY$")
@@ -23,10 +25,12 @@ _NOT_SECRET = re.compile(r"ROUTING_KEYS?$|ORDERING_KEY$")
 def mask_url(text: str) -> str:
     """Return *text* with the password of every URL in it replaced by ``***``.
 
-    ``amqp://guest:guest@host/`` becomes ``amqp://guest:***@host/``; text
+    ``amqp://guest:guest@host/`` becomes ``amqp://guest:***@host/``, and the
+    bare token of a NATS URL (``nats://TOKEN@host``) is masked too; text
     without a password is returned unchanged.
     """
-    return _URL_PASSWORD.sub(lambda match: match.group("head") + MASK, text)
+    masked = _URL_PASSWORD.sub(lambda match: match.group("head") + MASK, text)
+    return _URL_TOKEN.sub(lambda match: match.group("head") + MASK, masked)
 
 
 def is_secret(name: str) -> bool:
