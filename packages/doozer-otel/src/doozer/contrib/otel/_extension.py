@@ -76,10 +76,11 @@ class OpenTelemetry(Extension):
     the delivery's ``messaging_attributes`` (see :doc:`/otel`).
 
     :param app: the application to initialize, if known yet.
-    :param tracer_provider: where spans go (default: the global one).
-    :param meter_provider: where metrics go (default: the global one).
-    :param propagator: how context travels in headers (default: the global
-        one, W3C trace context and baggage unless configured otherwise).
+
+    Keyword arguments: ``tracer_provider``, where spans go, and
+    ``meter_provider``, where metrics go (default: the global ones);
+    ``propagator``, how context travels in headers (default: the global one,
+    W3C trace context and baggage unless configured otherwise).
     """
 
     def __init__(
@@ -126,9 +127,8 @@ class OpenTelemetry(Extension):
         app.publish_wrapper(self._trace_publish, order=PUBLISH_WRAPPER_ORDER)
         app.message_observer(self._measure)
 
-    @property
-    def propagator(self) -> TextMapPropagator:
-        """The propagator that reads and writes context in headers."""
+    def _current_propagator(self) -> TextMapPropagator:
+        # The global one is looked up each time: a program may set it after init.
         return self._propagator or propagate.get_global_textmap()
 
     # -- consuming ----------------------------------------------------------
@@ -139,7 +139,7 @@ class OpenTelemetry(Extension):
         described: Mapping[str, Any] = getattr(message, "messaging_attributes", None) or {}
         headers = getattr(message, "headers", None)
         parent = (
-            self.propagator.extract(headers, getter=_GETTER)
+            self._current_propagator().extract(headers, getter=_GETTER)
             if isinstance(headers, Mapping) and headers
             else None
         )
@@ -183,7 +183,7 @@ class OpenTelemetry(Extension):
         if trace.get_current_span().get_span_context().is_valid:
             parent = None
         else:
-            parent = self.propagator.extract(headers, getter=_GETTER)
+            parent = self._current_propagator().extract(headers, getter=_GETTER)
         attributes: dict[str, Any] = {DESTINATION: destination, **_SEND}
         system = self._messaging_system(app)
         if system is not None:
@@ -197,7 +197,7 @@ class OpenTelemetry(Extension):
             set_status_on_exception=False,
         )
         current = trace.set_span_in_context(span, parent)
-        self.propagator.inject(headers, context=current, setter=_SETTER)
+        self._current_propagator().inject(headers, context=current, setter=_SETTER)
         token = otel_context.attach(current)
         try:
             return await publish()
