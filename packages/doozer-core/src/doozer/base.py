@@ -218,7 +218,7 @@ class Application:
         settled (before the ``message_outcome`` callbacks), with its
         :class:`~doozer.outcomes.Outcome` and how long it took from the
         moment a worker started it, in seconds (0 for a message a forced
-        stop handed back unstarted). It cannot await: it is for cheap
+        stop cut short or handed back unstarted: it is not timed). It cannot await: it is for cheap
         bookkeeping such as metrics, which then cost a function call per
         message instead of a coroutine. An exception it raises stops the
         application.
