@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import aio_pika
+import pytest
 
 from doozer import Application
 from doozer.amqp import AMQP, Message
@@ -90,6 +91,7 @@ def ready(broker: Broker, queue: str) -> int:
         return -1
 
 
+@pytest.mark.slow
 def test_sigkill_during_the_delay_loses_nothing(broker: Broker, tmp_path: Path) -> None:
     inbound = broker.name()
     delay_queue = broker.name(".delay.3000")
