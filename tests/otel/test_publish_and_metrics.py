@@ -134,3 +134,13 @@ def test_metrics_count_and_time_messages_with_low_cardinality_attributes(
     assert sorted(p.count for p in durations) == [1, 2]
     assert all(p.sum >= 0 for p in durations)
     assert all("messaging.message.id" not in p.attributes for p in durations)
+
+
+def test_the_consumed_messages_counter_is_cumulative_across_collections(
+    telemetry: Telemetry,
+) -> None:
+    app = traced(telemetry, nothing)
+    run_until_drained(app, DescribedQueue([b"a", b"b"]))
+    assert [p.value for p in telemetry.points("messaging.client.consumed.messages")] == [2]
+    run_until_drained(app, DescribedQueue([b"c"]))
+    assert [p.value for p in telemetry.points("messaging.client.consumed.messages")] == [3]

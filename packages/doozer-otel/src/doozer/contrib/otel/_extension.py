@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
+from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from doozer import Extension
-from doozer.outcomes import Aborted, Outcome, RetryLater, Unfinished
+from doozer.outcomes import SUCCEEDED, Aborted, Outcome, RetryLater, Unfinished
 
 from .__about__ import __version__
 from ._conventions import (
+    CONSUMER_GROUP,
     DESTINATION,
     ERROR_TYPE,
     METRIC_ATTRIBUTES,
     OPERATION_NAME,
     OPERATION_TYPE,
+    SERVER_ADDRESS,
+    SERVER_PORT,
     SYSTEM,
     HeaderGetter,
     HeaderSetter,
@@ -58,6 +62,7 @@ _GETTER = HeaderGetter()
 _SETTER = HeaderSetter()
 _PROCESS = {OPERATION_NAME: "process", OPERATION_TYPE: "process"}
 _SEND = {OPERATION_NAME: "send", OPERATION_TYPE: "send"}
+_NOTHING: Mapping[str, Any] = {}
 
 
 class OpenTelemetry(Extension):
@@ -100,13 +105,22 @@ class OpenTelemetry(Extension):
             description="Duration of processing operation.",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
-        #: ``messaging.client.consumed.messages``: messages delivered to the application.
-        self.consumed_messages = meter.create_counter(
+        # Messages counted here, by metric attribute set, and reported when a
+        # reader collects: a dict increment per message instead of the SDK's
+        # synchronous Counter.add (about 6 µs with a periodic reader).
+        self._consumed: dict[tuple[Any, ...], int] = {}
+        self._metric_attributes: dict[tuple[Any, ...], dict[str, Any]] = {}
+        #: ``messaging.client.consumed.messages``: messages delivered to the
+        #: application (an asynchronous counter, cumulative, observed at collection).
+        self.consumed_messages = meter.create_observable_counter(
             "messaging.client.consumed.messages",
+            callbacks=[self._observe_consumed],
             unit="{message}",
             description="Number of messages that were delivered to the application.",
         )
         self._propagator = propagator
+        self._fields: tuple[TextMapPropagator | None, frozenset[str]] = (None, frozenset())
+        self._span_names: dict[Any, str] = {}
         self._system: str | None = None
         super().__init__(app)
 
@@ -131,24 +145,47 @@ class OpenTelemetry(Extension):
         # The global one is looked up each time: a program may set it after init.
         return self._propagator or propagate.get_global_textmap()
 
+    def _parent_of(self, headers: Any) -> otel_context.Context | None:
+        """The context that *headers* carry, or None when they carry none.
+
+        Extraction is skipped (it costs a few µs) unless a header the
+        propagator reads is there; a propagator that names no fields is
+        always asked.
+        """
+        if not headers or not isinstance(headers, Mapping):
+            return None
+        propagator = self._current_propagator()
+        known, fields = self._fields
+        if known is not propagator:
+            fields = frozenset(propagator.fields)
+            self._fields = (propagator, fields)
+        if fields and not any(field in headers for field in fields):
+            return None
+        return propagator.extract(headers, getter=_GETTER)
+
+    def _span_name(self, operation: str, destination: Any) -> str:
+        # Names are made once per destination (few), not once per message.
+        key = (operation, destination)
+        name = self._span_names.get(key)
+        if name is None:
+            name = span_name(operation, destination)
+            if len(self._span_names) < 1000:  # bounded, whatever the destinations
+                self._span_names[key] = name
+        return name
+
     # -- consuming ----------------------------------------------------------
 
     async def _trace_message(
         self, app: Application, message: Any, process: Callable[[], Awaitable[Outcome]]
     ) -> Outcome:
-        described: Mapping[str, Any] = getattr(message, "messaging_attributes", None) or {}
-        headers = getattr(message, "headers", None)
-        parent = (
-            self._current_propagator().extract(headers, getter=_GETTER)
-            if isinstance(headers, Mapping) and headers
-            else None
-        )
+        described: Mapping[str, Any] = getattr(message, "messaging_attributes", None) or _NOTHING
+        parent = self._parent_of(getattr(message, "headers", None))
         attributes = {**described, **_PROCESS}
         attempt = getattr(message, "attempt", None)
         if isinstance(attempt, int):
             attributes["doozer.message.attempt"] = attempt
         span = self.tracer.start_span(
-            span_name("process", described.get(DESTINATION)),
+            self._span_name("process", described.get(DESTINATION)),
             context=parent,
             kind=SpanKind.CONSUMER,
             attributes=attributes,
@@ -183,13 +220,13 @@ class OpenTelemetry(Extension):
         if trace.get_current_span().get_span_context().is_valid:
             parent = None
         else:
-            parent = self._current_propagator().extract(headers, getter=_GETTER)
+            parent = self._parent_of(headers)
         attributes: dict[str, Any] = {DESTINATION: destination, **_SEND}
         system = self._messaging_system(app)
         if system is not None:
             attributes[SYSTEM] = system
         span = self.tracer.start_span(
-            span_name("send", destination),
+            self._span_name("send", destination),
             context=parent,
             kind=SpanKind.PRODUCER,
             attributes=attributes,
@@ -219,15 +256,32 @@ class OpenTelemetry(Extension):
     # -- measuring ----------------------------------------------------------
 
     def _measure(self, app: Application, original: Any, outcome: Outcome, duration: float) -> None:
-        described: Mapping[str, Any] = getattr(original, "messaging_attributes", None) or {}
-        attributes = {k: described[k] for k in METRIC_ATTRIBUTES if k in described}
-        attributes[OPERATION_NAME] = "process"
-        failure = _error_type(outcome)
-        if failure is not None:
-            attributes[ERROR_TYPE] = failure
-        self.consumed_messages.add(1, attributes)
+        described: Mapping[str, Any] = getattr(original, "messaging_attributes", None) or _NOTHING
+        failure = None if outcome is SUCCEEDED else _error_type(outcome)
+        key = (
+            described.get(SYSTEM),
+            described.get(DESTINATION),
+            described.get(CONSUMER_GROUP),
+            described.get(SERVER_ADDRESS),
+            described.get(SERVER_PORT),
+            failure,
+        )
+        attributes = self._metric_attributes.get(key)
+        if attributes is None:  # the first message of this series: a few per application
+            attributes = {k: described[k] for k in METRIC_ATTRIBUTES if k in described}
+            attributes[OPERATION_NAME] = "process"
+            if failure is not None:
+                attributes[ERROR_TYPE] = failure
+            self._metric_attributes[key] = attributes
+        self._consumed[key] = self._consumed.get(key, 0) + 1
         if duration or not isinstance(outcome, Unfinished):  # 0: handed back unstarted
             self.process_duration.record(duration, attributes)
+
+    def _observe_consumed(self, options: CallbackOptions) -> Iterable[Observation]:
+        # Called by a metric reader, possibly on its own thread: tuple() copies
+        # the counts at once (no iteration while the event loop adds a series).
+        counts = tuple(self._consumed.items())
+        return [Observation(count, self._metric_attributes[key]) for key, count in counts]
 
 
 def _error_type(outcome: Outcome) -> str | None:
