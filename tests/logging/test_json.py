@@ -13,9 +13,9 @@ import structlog
 from doozer import Application
 from doozer.contrib.logging import Logging, context_of
 from doozer.contrib.otel import OpenTelemetry
-from doozer.testing import run_until_drained
+from doozer.testing import MemoryQueue, run_until_drained
 
-from ..otel.support import DescribedQueue, Telemetry
+from ..otel.support import Described, DescribedQueue, Telemetry
 
 
 def lines(text: str) -> list[dict[str, Any]]:
@@ -124,3 +124,49 @@ def test_one_extension_per_application() -> None:
     Logging(app)
     with pytest.raises(RuntimeError, match="already initialized"):
         Logging(app)
+
+
+class Watched(Described):
+    """A described delivery that counts how often its context is read."""
+
+    reads = 0
+
+    def __getattribute__(self, name: str) -> Any:
+        if name == "messaging_attributes":
+            self.reads += 1
+        return super().__getattribute__(name)
+
+
+class WatchedQueue(MemoryQueue):
+    """A memory queue of :class:`Watched` deliveries, kept for the test to look at."""
+
+    def __init__(self, messages: list[bytes]) -> None:
+        super().__init__(messages)
+        self.watched: list[Watched] = []
+
+    async def read(self) -> Watched:
+        delivery = Watched(await super().read(), {"messaging.destination.name": "watched"})
+        self.watched.append(delivery)
+        return delivery
+
+
+def test_the_context_is_worked_out_only_for_records_written(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async def callback(app: Application, message: Any) -> None:
+        structlog.get_logger().info("filtered out")
+        logging.getLogger("stdlib").info("filtered out too")
+        if message.body == b"loud":
+            structlog.get_logger().warning("written", destination="mine")
+
+    app = Application("lazy", {"LOG_FORMAT": "json", "LOG_LEVEL": "WARNING"}, callback=callback)
+    Logging(app)
+    queue = WatchedQueue([b"quiet", b"loud"])
+    run_until_drained(app, queue)
+    quiet, loud = queue.watched
+    assert quiet.reads == 0  # nothing written: the message's context never read
+    assert loud.reads == 1
+    (record,) = lines(capsys.readouterr().out)
+    assert record["event"] == "written"
+    assert record["message_id"] == "m-1"
+    assert record["destination"] == "mine"  # what the record says wins over the context

@@ -12,6 +12,14 @@ standard library's :mod:`logging`: both come out the same. See
 from __future__ import annotations
 
 from ._configure import FORMATS
-from ._extension import MESSAGE_WRAPPER_ORDER, STARTUP_ORDER, Logging, context_of
+from ._context import add_message_context, context_of
+from ._extension import MESSAGE_WRAPPER_ORDER, STARTUP_ORDER, Logging
 
-__all__ = ["FORMATS", "MESSAGE_WRAPPER_ORDER", "STARTUP_ORDER", "Logging", "context_of"]
+__all__ = [
+    "FORMATS",
+    "MESSAGE_WRAPPER_ORDER",
+    "STARTUP_ORDER",
+    "Logging",
+    "add_message_context",
+    "context_of",
+]

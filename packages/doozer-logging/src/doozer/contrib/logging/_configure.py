@@ -9,6 +9,8 @@ from typing import Any
 import structlog
 from structlog.typing import Processor
 
+from ._context import add_message_context
+
 __all__ = ["FORMATS", "configure", "formatter", "restore"]
 
 #: The values ``LOG_FORMAT`` accepts.
@@ -18,6 +20,7 @@ FORMATS = ("json", "console")
 #: alike: the message's context, the level, the logger's name, a UTC timestamp.
 _SHARED: list[Processor] = [
     structlog.contextvars.merge_contextvars,
+    add_message_context,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
@@ -57,6 +60,10 @@ def configure(log_format: str, level: int) -> None:
     """
     structlog.configure(
         processors=[
+            # First: a record below the level costs one isEnabledFor() and
+            # nothing else (structlog's stdlib logger runs the chain before
+            # the standard library would drop it).
+            structlog.stdlib.filter_by_level,
             *_SHARED,
             structlog.stdlib.PositionalArgumentsFormatter(),
             structlog.processors.StackInfoRenderer(),

@@ -5,20 +5,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import structlog
-
 from doozer import Extension
 
 from ._configure import FORMATS, configure, level_of
+from ._context import PROCESSING
 
 if TYPE_CHECKING:
     from doozer import Application
     from doozer.outcomes import Outcome
-
-try:  # tracing is optional: trace ids are logged when OpenTelemetry is there
-    from opentelemetry import trace as _trace
-except ImportError:  # pragma: no cover - depends on what is installed
-    _trace = None  # type: ignore[assignment]
 
 __all__ = ["MESSAGE_WRAPPER_ORDER", "STARTUP_ORDER", "Logging"]
 
@@ -38,8 +32,10 @@ class Logging(Extension):
     setting changed since, e.g. by ``doozer run --log-format``, applies).
     While a message is processed, its ``message_id``, ``destination``,
     ``attempt`` and, when :mod:`doozer.contrib.otel` traces it, ``trace_id``
-    and ``span_id`` are bound to every record (a message wrapper at order
-    -800). See :doc:`/logging-extension`.
+    and ``span_id`` are added to every record written (a message wrapper at
+    order -800 marks the message as current, one context variable; the
+    context itself is worked out only for records that pass the level).
+    See :doc:`/logging-extension`.
 
     :param app: the application to initialize, if known yet.
     """
@@ -81,29 +77,8 @@ class Logging(Extension):
     async def _bind_message(
         self, app: Application, message: Any, process: Callable[[], Awaitable[Outcome]]
     ) -> Outcome:
-        tokens = structlog.contextvars.bind_contextvars(**context_of(message))
+        token = PROCESSING.set(message)
         try:
             return await process()
         finally:
-            structlog.contextvars.reset_contextvars(**tokens)
-
-
-def context_of(message: Any) -> dict[str, Any]:
-    """What the records logged while *message* is processed carry."""
-    described: Mapping[str, Any] = getattr(message, "messaging_attributes", None) or {}
-    context: dict[str, Any] = {}
-    message_id = described.get("messaging.message.id")
-    if message_id is not None:
-        context["message_id"] = message_id
-    destination = described.get("messaging.destination.name")
-    if destination is not None:
-        context["destination"] = destination
-    attempt = getattr(message, "attempt", None)
-    if isinstance(attempt, int):
-        context["attempt"] = attempt
-    if _trace is not None:
-        span = _trace.get_current_span().get_span_context()
-        if span.is_valid:
-            context["trace_id"] = f"{span.trace_id:032x}"
-            context["span_id"] = f"{span.span_id:016x}"
-    return context
+            PROCESSING.reset(token)
