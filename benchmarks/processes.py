@@ -251,14 +251,28 @@ def table(medians: dict[tuple[str, int], float], rates: dict[tuple[str, int], li
     rows.append("")
     doozer_speedup = medians["doozer", 2] / medians["doozer", 1]
     for reference in RAW_ACK_EVERY:
-        if (reference, 2) in medians:
-            raw_speedup = medians[reference, 2] / medians[reference, 1]
-            ratio = doozer_speedup / raw_speedup
-            verdict = "meets" if ratio >= TARGET else "misses"
-            rows.append(
-                f"- Doozer's speed-up / that of {NAMES[reference]}: **{ratio:.2f}** "
-                f"({doozer_speedup:.2f}x / {raw_speedup:.2f}x; {verdict} the target, {TARGET})"
+        if (reference, 2) not in medians:
+            continue
+        raw_speedup = medians[reference, 2] / medians[reference, 1]
+        ratio = doozer_speedup / raw_speedup
+        # Each round runs every plan back to back: its own ratio compares runs
+        # made under the same load, which the medians of all runs do not.
+        by_round = statistics.median(
+            (d2 / d1) / (r2 / r1)
+            for d1, d2, r1, r2 in zip(
+                rates["doozer", 1],
+                rates["doozer", 2],
+                rates[reference, 1],
+                rates[reference, 2],
+                strict=True,
             )
+        )
+        verdict = "meets" if ratio >= TARGET else "misses"
+        rows.append(
+            f"- Doozer's speed-up / that of {NAMES[reference]}: **{ratio:.3f}** "
+            f"({doozer_speedup:.2f}x / {raw_speedup:.2f}x; {verdict} the target, {TARGET}); "
+            f"median of the rounds' own ratios: {by_round:.3f}"
+        )
     return "\n".join(rows)
 
 
