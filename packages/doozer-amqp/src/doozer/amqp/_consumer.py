@@ -13,7 +13,7 @@ from aiormq.abc import AbstractChannel as UnderlyingChannel
 from aiormq.abc import DeliveredMessage
 
 from ._link import LOST, Link
-from ._message import Message, Settle
+from ._message import Message, Settle, describe_server
 from ._session import Session
 
 if TYPE_CHECKING:
@@ -46,6 +46,8 @@ class Consumer:
         self._settle = settle
         self._logger = logger
         self._prefetch_count = prefetch_count
+        #: What every message's ``messaging_attributes`` share (OpenTelemetry conventions).
+        self.described: dict[str, str | int] = describe_server(settings.url)
         self.reset()
 
     def reset(self) -> None:
@@ -55,12 +57,61 @@ class Consumer:
         self._session: Session | None = None
         self._underlay: UnderlyingChannel | None = None
         self._tag: str | None = None
+        self._started = False
+        self._cancelled = False  # by the broker, and not consuming again yet
         self._paused = False
         self._pausing: asyncio.Task[None] | None = None
         self._recovering: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} queue={self._settings.inbound_queue!r}>"
+
+    @property
+    def destination(self) -> str:
+        """What it consumes: the name of ``AMQP_INBOUND_QUEUE``."""
+        return self._settings.inbound_queue or ""
+
+    @property
+    def ready(self) -> bool:
+        """Whether it is connected and consuming right now.
+
+        False before the application started, while the connection is
+        being opened again, after the broker cancelled consuming (the queue
+        was deleted, say) until it consumes again, and while paused.
+        """
+        session = self._session
+        return (
+            self._tag is not None
+            and not self._cancelled
+            and not self._paused
+            and session is not None
+            and not session.stale
+            and self._link.ready
+        )
+
+    @property
+    def state(self) -> str:
+        """A few words on why it is (not) :attr:`ready`: "consuming", "reconnecting: <cause>"..."""
+        if not self._started:
+            return "not started"
+        if not self._link.ready:
+            return self._link.state
+        if self._cancelled:
+            return (
+                "consumer cancelled by the broker (was the queue deleted, or did its node fail "
+                "over?); declaring the queue again"
+            )
+        if self._paused:
+            return "paused: handing back what was read ahead"
+        session = self._session
+        if session is None or session.stale:
+            return "reconnecting: the consuming channel closed"
+        return "consuming" if self._tag is not None else "not consuming"
+
+    @property
+    def reconnects(self) -> int:
+        """How many times the connection was opened again since the application started."""
+        return self._link.reconnects
 
     @property
     def pending(self) -> int:
@@ -102,6 +153,8 @@ class Consumer:
             # broker waits for acknowledgements that wait for more messages.
             min(settings.ack_batch_size, max(1, prefetch // 2)),
             settings.ack_batch_interval,
+            self.described,
+            settings.inbound_queue or "",
         )
         link = self._link
 
@@ -113,6 +166,7 @@ class Consumer:
             # Runs in the channel's reader: declaring from here would wait for
             # the reader itself, so recover in a task of its own.
             if self._session is session and not session.stale:
+                self._cancelled = True
                 self._recovering = asyncio.get_running_loop().create_task(
                     self._recover(channel, session)
                 )
@@ -121,6 +175,8 @@ class Consumer:
         underlay.on_consumer_cancel_callbacks.add(on_cancel)
         self._channel, self._underlay, self._session = channel, underlay, session
         self._tag = None
+        self._cancelled = False
+        self._started = True
         if not self._paused:
             await self._consume()
 
@@ -197,6 +253,7 @@ class Consumer:
 
         consuming = await underlay.basic_consume(self._settings.inbound_queue or "", deliver)
         self._tag = consuming.consumer_tag
+        self._cancelled = False
 
     # -- pausing -------------------------------------------------------------
 

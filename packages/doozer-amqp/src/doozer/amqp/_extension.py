@@ -52,7 +52,13 @@ class AMQP(Extension):
     Each message the consumer reads is a :class:`~doozer.amqp.Message`, a
     :class:`doozer.types.Delivery` that Doozer settles with its outcome:
     acknowledged, dead-lettered, retried later through a delay queue, or
-    returned (see :doc:`/amqp`).
+    returned (see :doc:`/amqp`). Its ``messaging_attributes`` describe it
+    for tracing; the consumer tells health probes whether it is ``ready``.
+
+    Every message it publishes for the application (results, dead letters,
+    delayed retries, republished copies) goes through the application's
+    publish wrappers (:meth:`doozer.Application.publish_wrapper`), which
+    may add headers to it (a tracing extension's ``traceparent``).
 
     :param app: the application to initialize, if known yet.
     """
@@ -109,7 +115,7 @@ class AMQP(Extension):
             settings.publish_timeout,
             settings.connect_timeout,
         )
-        self._settler = Settler(link, settings, app.logger)
+        self._settler = Settler(link, settings, app.logger, app.publishing)
         if settings.outbound_exchange or settings.outbound_queue:
             link.hooks.append(self._declare_outbound)
         app.startup(self._open, order=STARTUP_ORDER)
@@ -182,6 +188,7 @@ class AMQP(Extension):
             self._live_link,
             settings.outbound_exchange if exchange is None else exchange,
             settings.outbound_routing_key if routing_key is None else routing_key,
+            self.app.publishing,
         )
 
     async def publish_result(self, app: Application, result: Any) -> Any:
@@ -239,13 +246,19 @@ class AMQP(Extension):
             raise TypeError(
                 f"AMQP.republish() retries messages read by AMQP's consumer, not {message!r}"
             )
-        headers = {key: value for key, value in message.headers.items() if key != RETRY_HEADER}
+        headers: dict[str, Any] = {
+            key: value for key, value in message.headers.items() if key != RETRY_HEADER
+        }
         headers[names.ATTEMPT] = str(message.attempt + 1)
         headers[names.FIRST_FAILURE] = repr(message.first_failure or time.time())
+        queue = self._config.inbound_queue or ""
+        link = self._live_link
+
+        async def publish() -> None:
+            await link.publish("", queue, message.copy(headers), again=False)
+
         try:
-            await self._live_link.publish(
-                "", self._config.inbound_queue or "", message.copy(headers), again=False
-            )
+            await self.app.publishing(queue, headers, publish)
         except LOST as exc:
             self.app.logger.warning(
                 "Could not republish %r, the connection was lost (%r); the broker delivers it "

@@ -12,6 +12,8 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 from aio_pika.exceptions import ChannelInvalidStateError
 
+from doozer.config import mask_url
+
 from ._connect import ConnectFailedError, ConnectOptions, connect
 
 #: Errors that mean "the connection or the channel is gone", not "the broker said no".
@@ -49,6 +51,10 @@ class Link:
         self.publish_timeout = publish_timeout
         self.connect_timeout = connect_timeout
         self.generation = 0
+        #: How many times the connection was opened again since :meth:`open`.
+        self.reconnects = 0
+        #: A few words on the connection: "connected", "reconnecting: <cause>"...
+        self.state = "not connected"
         self.hooks: list[Hook] = []
         self.connection: AbstractConnection | None = None
         self._publisher: AbstractChannel | None = None
@@ -78,6 +84,8 @@ class Link:
         self._closing = False
         self._ready = asyncio.Event()  # on this run's event loop
         self._lost = asyncio.Event()
+        self.reconnects = 0
+        self.state = "connecting"
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.connect_timeout
         delay, attempt = self.min_delay, 1
@@ -89,7 +97,9 @@ class Link:
             except ConnectFailedError as failure:
                 remaining = deadline - loop.time()
                 if not failure.retry or remaining <= 0:
+                    self.state = f"cannot connect: {failure}"
                     self._give_up(failure, attempt)
+                self.state = f"connecting: {failure}"
                 self.logger.warning(
                     "Cannot connect to the AMQP broker at %s yet (attempt %d: %s); "
                     "trying again in %.1f s",
@@ -114,6 +124,7 @@ class Link:
     async def close(self) -> None:
         """Close the connection and stop reconnecting."""
         self._closing = True
+        self.state = "closed"
         self._ready.clear()
         self._lost.set()  # wakes the supervisor, which sees _closing and returns
         if self._supervisor is not None:
@@ -130,9 +141,11 @@ class Link:
         """Treat *generation*'s connection as lost (an unexpected channel close, say)."""
         if self._closing or generation != self.generation or self._lost.is_set():
             return
+        cause = _one_line(reason)
         self.logger.warning(
-            "Lost the AMQP connection to %s (%s); reconnecting", self.options.safe_url, reason
+            "Lost the AMQP connection to %s (%s); reconnecting", self.options.safe_url, cause
         )
+        self.state = f"reconnecting: {cause}"
         self._ready.clear()
         self._lost.set()
 
@@ -162,6 +175,7 @@ class Link:
         self._publisher = publisher
         self._exchanges = {"": publisher.default_exchange}
         self._lost.clear()
+        self.state = "connected"
         self._ready.set()
 
     async def _supervise(self) -> None:
@@ -175,10 +189,12 @@ class Link:
                     await old.close()
             delay = self.min_delay
             attempt = 1
+            lost = self.state
             while True:
                 try:
                     await self._connect()
                 except Exception as exc:
+                    self.state = f"{lost}; attempt {attempt} to reconnect failed: {_one_line(exc)}"
                     self.logger.warning(
                         "Reconnecting to %s failed (attempt %d: %s); next attempt in %.1f s",
                         self.options.safe_url,
@@ -190,6 +206,7 @@ class Link:
                     delay = min(delay * 2, self.max_delay)
                     attempt += 1
                 else:
+                    self.reconnects += 1
                     self.logger.warning(
                         "Reconnected to %s (attempt %d); consuming again",
                         self.options.safe_url,
@@ -278,3 +295,9 @@ class Link:
             exchange = await self._publisher.get_exchange(name, ensure=False)
             self._exchanges[name] = exchange
         return exchange
+
+
+def _one_line(reason: object) -> str:
+    """*reason* as one short line without secrets, for logs and ``state``."""
+    text = mask_url(str(reason)).strip().replace("\n", " ")
+    return text if len(text) <= 200 else f"{text[:197]}..."

@@ -5,6 +5,7 @@ from __future__ import annotations
 import reprlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import aio_pika
 from aio_pika.abc import DeliveryMode
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 
     from ._session import Session
 
-__all__ = ["RETRY_HEADER", "Message"]
+__all__ = ["RETRY_HEADER", "Message", "describe_server", "destination_name"]
 
 #: The header in which doozer-amqp 2.0 kept :mod:`doozer.contrib.retry`'s
 #: state; it is read (for messages published by 2.0), no longer written.
@@ -25,6 +26,30 @@ RETRY_HEADER = "x-doozer-retry"
 
 #: ``settle(message, outcome)``: what turns an outcome into broker operations.
 Settle = Callable[["Message", "Outcome"], Awaitable[None]]
+
+#: The default exchange's name in the OpenTelemetry conventions.
+DEFAULT_EXCHANGE = "amq.default"
+
+
+def describe_server(url: str) -> dict[str, str | int]:
+    """The OpenTelemetry attributes that every delivery from the broker at *url* shares."""
+    parts = urlsplit(url)
+    return {
+        "messaging.system": "rabbitmq",
+        "server.address": parts.hostname or "",
+        "server.port": parts.port or (5671 if parts.scheme == "amqps" else 5672),
+    }
+
+
+def destination_name(exchange: str, routing_key: str) -> str:
+    """Where a message is published to, as the OpenTelemetry conventions name it.
+
+    ``exchange:routing_key``; either alone when the other is empty;
+    ``amq.default`` for the default exchange without a routing key.
+    """
+    if exchange and routing_key:
+        return f"{exchange}:{routing_key}"
+    return exchange or routing_key or DEFAULT_EXCHANGE
 
 
 class Message:
@@ -38,6 +63,7 @@ class Message:
 
     # A mapping, so that autodoc shows the public attributes' descriptions.
     __slots__ = {
+        "_attributes": None,
         "_properties": None,
         "_session": None,
         "_settle": None,
@@ -83,6 +109,39 @@ class Message:
             f"<{type(self).__name__} routing_key={self.routing_key!r} "
             f"message_id={self.message_id!r} body={reprlib.repr(self.body)}>"
         )
+
+    @property
+    def messaging_attributes(self) -> Mapping[str, str | int]:
+        """Its OpenTelemetry messaging attributes (semantic conventions for RabbitMQ).
+
+        ``messaging.system`` (``"rabbitmq"``), ``messaging.destination.name``
+        (``exchange:routing_key:queue``, empty parts left out, the routing key
+        alone when it is the queue's name), ``messaging.rabbitmq.destination.routing_key``,
+        ``messaging.rabbitmq.message.delivery_tag``, ``messaging.message.id`` and
+        ``messaging.message.conversation_id`` (the message and correlation ids,
+        when set), ``server.address`` and ``server.port``. Made on first use.
+        """
+        try:
+            return self._attributes
+        except AttributeError:  # not made yet: most runs never ask
+            pass
+        exchange = self.exchange or ""
+        routing_key = self.routing_key or ""
+        queue = self._session.queue
+        parts = [exchange, routing_key] if routing_key == queue else [exchange, routing_key, queue]
+        attributes: dict[str, str | int] = {
+            **self._session.described,
+            "messaging.destination.name": ":".join(part for part in parts if part),
+            "messaging.rabbitmq.message.delivery_tag": self.delivery_tag,
+        }
+        if routing_key:
+            attributes["messaging.rabbitmq.destination.routing_key"] = routing_key
+        if self.message_id is not None:
+            attributes["messaging.message.id"] = self.message_id
+        if self.correlation_id is not None:
+            attributes["messaging.message.conversation_id"] = self.correlation_id
+        self._attributes: Mapping[str, str | int] = attributes
+        return attributes
 
     @property
     def settled(self) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,8 +11,21 @@ from aio_pika.abc import DeliveryMode
 from aio_pika.exceptions import PublishError
 
 from ._link import Link
+from ._message import destination_name
 
-__all__ = ["Producer", "Result", "UnroutableError"]
+__all__ = ["Producer", "Publishing", "Result", "UnroutableError", "publish_directly"]
+
+#: ``publishing(destination, headers, publish)``: runs ``await publish()``, which
+#: builds the message from *headers* (that the caller may add to first) and sends
+#: it; :meth:`doozer.Application.publishing`, through the application's publish wrappers.
+Publishing = Callable[[str, dict[str, Any], Callable[[], Awaitable[Any]]], Awaitable[Any]]
+
+
+async def publish_directly(
+    destination: str, headers: dict[str, Any], publish: Callable[[], Awaitable[Any]]
+) -> Any:
+    """A :data:`Publishing` without wrappers: ``await publish()``."""
+    return await publish()
 
 
 class UnroutableError(Exception):
@@ -54,12 +67,20 @@ class Producer:
     # A mapping, so that autodoc shows the public attributes' descriptions.
     __slots__ = {
         "_link": None,
+        "_publishing": None,
         "exchange": 'The exchange it publishes to ("" is the default exchange).',
         "routing_key": "The routing key used when publish() is given none.",
     }
 
-    def __init__(self, link: Link, exchange: str, routing_key: str | None) -> None:
+    def __init__(
+        self,
+        link: Link,
+        exchange: str,
+        routing_key: str | None,
+        publishing: Publishing = publish_directly,
+    ) -> None:
         self._link = link
+        self._publishing = publishing
         self.exchange = exchange
         self.routing_key = routing_key
 
@@ -83,7 +104,9 @@ class Producer:
 
         If the connection is lost on the way, the message is published
         again after reconnecting (so it may arrive twice, never zero times);
-        the whole of it is bounded by ``AMQP_PUBLISH_TIMEOUT``.
+        the whole of it is bounded by ``AMQP_PUBLISH_TIMEOUT``. It goes
+        through the application's publish wrappers
+        (:meth:`doozer.Application.publish_wrapper`), which may add headers.
 
         :param body: the message body; a string is encoded as UTF-8.
         :param routing_key: the routing key; by default the producer's
@@ -107,19 +130,27 @@ class Producer:
                 "publish() needs a routing key: pass routing_key=... "
                 "or set AMQP_OUTBOUND_ROUTING_KEY"
             )
-        message = aio_pika.Message(
-            body.encode() if isinstance(body, str) else bytes(body),
-            headers=dict(headers) if headers else None,
-            delivery_mode=DeliveryMode.PERSISTENT,
-            message_id=message_id,
-            content_type=content_type,
-            correlation_id=correlation_id,
-        )
-        try:
-            await self._link.publish(self.exchange, key, message, mandatory)
-        except PublishError:  # the broker returned it: nothing is bound for it
-            raise UnroutableError(
-                f"the broker could not route a message published to exchange "
-                f"{self.exchange!r} with routing key {key!r}: no queue is bound for it "
-                "(declare and bind one, or set AMQP_OUTBOUND_QUEUE)"
-            ) from None
+        data = body.encode() if isinstance(body, str) else bytes(body)
+        exchange, routing = self.exchange, key
+        to_send: dict[str, Any] = dict(headers) if headers else {}
+
+        async def publish() -> None:
+            # The headers are read here: the publish wrappers (tracing) may have added to them.
+            message = aio_pika.Message(
+                data,
+                headers=to_send or None,
+                delivery_mode=DeliveryMode.PERSISTENT,
+                message_id=message_id,
+                content_type=content_type,
+                correlation_id=correlation_id,
+            )
+            try:
+                await self._link.publish(exchange, routing, message, mandatory)
+            except PublishError:  # the broker returned it: nothing is bound for it
+                raise UnroutableError(
+                    f"the broker could not route a message published to exchange "
+                    f"{exchange!r} with routing key {routing!r}: no queue is bound for it "
+                    "(declare and bind one, or set AMQP_OUTBOUND_QUEUE)"
+                ) from None
+
+        await self._publishing(destination_name(exchange, key), to_send, publish)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from ._link import LOST
@@ -39,9 +40,19 @@ class Session:
     """
 
     def __init__(
-        self, channel: UnderlyingChannel, generation: int, batch_size: int, interval: float
+        self,
+        channel: UnderlyingChannel,
+        generation: int,
+        batch_size: int,
+        interval: float,
+        described: Mapping[str, str | int] | None = None,
+        queue: str = "",
     ) -> None:
         self.channel = channel
+        #: What the deliveries of this channel share, for their ``messaging_attributes``.
+        self.described: Mapping[str, str | int] = described or {}
+        #: The queue consumed on this channel.
+        self.queue = queue
         self.generation = generation
         self.batch_size = batch_size
         self.interval = interval

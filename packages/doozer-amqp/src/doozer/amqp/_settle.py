@@ -12,6 +12,7 @@ from doozer.outcomes import Aborted, Failed, RetryLater, Succeeded, Unfinished
 
 from ._link import LOST, Link
 from ._message import RETRY_HEADER, Message
+from ._producer import Publishing, publish_directly
 
 if TYPE_CHECKING:
     from doozer.outcomes import Outcome
@@ -67,12 +68,21 @@ class Settler:
     =====================  =====================================================
 
     A message whose channel is gone is left alone: the broker delivers it again.
+    Copies are published through *publishing* (the application's publish
+    wrappers), whose headers become the copy's.
     """
 
-    def __init__(self, link: Link, settings: Settings, logger: logging.Logger) -> None:
+    def __init__(
+        self,
+        link: Link,
+        settings: Settings,
+        logger: logging.Logger,
+        publishing: Publishing = publish_directly,
+    ) -> None:
         self.link = link
         self.settings = settings
         self.logger = logger
+        self.publishing = publishing
         self._declared: dict[int, float] = {}  # delay (ms) -> monotonic time of declaration
 
     async def __call__(self, message: Message, outcome: Outcome) -> None:
@@ -114,7 +124,7 @@ class Settler:
     async def _dead_letter(self, message: Message, exc: BaseException) -> None:
         kind = type(exc)
         reason = f"{kind.__name__}: {exc}"[:_MAX_REASON]
-        headers = {
+        headers: dict[str, Any] = {
             **message.headers,
             names.ERROR: reason,
             names.ERROR_TYPE: f"{kind.__module__}.{kind.__qualname__}",
@@ -123,8 +133,12 @@ class Settler:
             ORIGINAL_ROUTING_KEY_HEADER: message.routing_key or "",
         }
         queue = self.settings.dead_letter_queue
-        try:
+
+        async def publish() -> None:
             await self.link.publish("", queue, message.copy(headers), again=False)
+
+        try:
+            await self.publishing(queue, headers, publish)
         except LOST:
             raise
         except Exception as publish_error:
@@ -142,7 +156,9 @@ class Settler:
 
     async def _retry_later(self, message: Message, outcome: RetryLater) -> None:
         inbound = self.settings.inbound_queue or ""
-        headers = {key: value for key, value in message.headers.items() if key != RETRY_HEADER}
+        headers: dict[str, Any] = {
+            key: value for key, value in message.headers.items() if key != RETRY_HEADER
+        }
         headers[names.ATTEMPT] = str(outcome.attempt)
         headers[names.FIRST_FAILURE] = repr(float(outcome.first_failure))
         delay_ms = round(outcome.delay * 1000)
@@ -154,7 +170,11 @@ class Settler:
                 await self._declare_delay_queue(inbound, delay_ms)
                 if message.stale:  # lost meanwhile: the broker delivers the original again
                     raise ConnectionError("the connection was lost while declaring the delay queue")
-            await self.link.publish("", target, message.copy(headers), again=False)
+
+            async def publish() -> None:
+                await self.link.publish("", target, message.copy(headers), again=False)
+
+            await self.publishing(target, headers, publish)
         except LOST:
             raise
         except Exception as publish_error:
