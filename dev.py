@@ -52,9 +52,12 @@ def ensure_hatch() -> None:
     if not python.exists():
         print(f"dev.py: creating {VENV.name}/ with hatch", file=sys.stderr)
         make_venv()
-    has_hatch = subprocess.run(
-        [str(python), "-c", "import hatch"], capture_output=True, check=False
-    ).returncode == 0
+    has_hatch = (
+        subprocess.run(
+            [str(python), "-c", "import hatch"], capture_output=True, check=False
+        ).returncode
+        == 0
+    )
     if not has_hatch:
         run(python, "-m", "pip", "install", "-q", "--disable-pip-version-check", HATCH)
 
