@@ -11,14 +11,50 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tomllib
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, from PyPI (hatch.toml lists it for the test envs).
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
 
-#: The distributions of a release, in the order of the release env's build script.
-RELEASED = ("doozer-core", "doozer-cli", "doozer-retry", "doozer-sphinx", "doozer-amqp", "doozer")
+#: The distributions of a release, in the order of the release env's build script:
+#: each one after what it depends on, the meta-package last.
+RELEASED = (
+    *("doozer-core", "doozer-cli", "doozer-retry", "doozer-sphinx", "doozer-amqp"),
+    *("doozer-redis", "doozer-prometheus", "doozer-nats", "doozer-database", "doozer-otel"),
+    *("doozer-logging", "doozer"),
+)
 #: Distributions the meta-package offers as extras instead of installing them.
-EXTRAS = {"doozer-amqp": "amqp"}
+EXTRAS = {
+    "doozer-amqp": "amqp",
+    "doozer-redis": "redis",
+    "doozer-prometheus": "prometheus",
+    "doozer-nats": "nats",
+    "doozer-database": "database",
+    "doozer-otel": "otel",
+    "doozer-logging": "logging",
+}
+#: The meta-package's extra that installs every one of EXTRAS.
+ALL = "all"
+#: The part of the ``doozer`` package each distribution ships (paths under its ``src/``).
+OWNS = {
+    "doozer-core": ("doozer",),
+    "doozer-cli": ("doozer/cli", "doozer/__main__.py"),
+    "doozer-retry": ("doozer/contrib/retry",),
+    "doozer-sphinx": ("doozer/contrib/sphinx",),
+    "doozer-amqp": ("doozer/amqp",),
+    "doozer-redis": ("doozer/redis",),
+    "doozer-prometheus": ("doozer/contrib/prometheus",),
+    "doozer-nats": ("doozer/nats",),
+    "doozer-database": ("doozer/contrib/database",),
+    "doozer-otel": ("doozer/contrib/otel",),
+    "doozer-logging": ("doozer/contrib/logging",),
+    "doozer": (),  # the meta-package: metadata only
+}
+#: The distributions that ship code (all but the meta-package).
+CODE = tuple(name for name in RELEASED if name != "doozer")
 
 
 def pyproject(name: str) -> dict[str, Any]:

@@ -11,32 +11,51 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from .conftest import EXTRAS, RELEASED, hatch, version
+from .conftest import ALL, CODE, EXTRAS, OWNS, RELEASED, ROOT, hatch, run, version
 
 pytestmark = pytest.mark.slow
 
-#: The part of the ``doozer`` package each distribution ships.
-OWNS = {
-    "doozer-core": ("doozer/",),
-    "doozer-cli": ("doozer/cli/", "doozer/__main__.py"),
-    "doozer-retry": ("doozer/contrib/retry/",),
-    "doozer-sphinx": ("doozer/contrib/sphinx/",),
-    "doozer-amqp": ("doozer/amqp/",),
-    "doozer": (),
-}
-NOT_CORE = ("doozer/cli/", "doozer/__main__.py", "doozer/contrib/", "doozer/amqp/")
+
+def owned_prefixes(name: str) -> tuple[str, ...]:
+    """What the paths of a distribution's files in its wheel start with."""
+    return tuple(path if path.endswith(".py") else f"{path}/" for path in OWNS[name])
+
+
+#: What doozer-core must not ship: every other distribution's part of the package.
+NOT_CORE = tuple(
+    prefix for name in CODE if name != "doozer-core" for prefix in owned_prefixes(name)
+)
 #: Files each distribution must ship (besides its own __about__.py).
 MUST_SHIP = {
     "doozer-core": [
         *("doozer/__init__.py", "doozer/py.typed", "doozer/base.py", "doozer/config.py"),
         *("doozer/exceptions.py", "doozer/extensions.py", "doozer/types.py"),
+        *("doozer/outcomes.py", "doozer/testing/__init__.py"),
     ],
     "doozer-cli": ["doozer/__main__.py", "doozer/cli/__init__.py", "doozer/cli/py.typed"],
-    "doozer-retry": ["doozer/contrib/retry/__init__.py", "doozer/contrib/retry/py.typed"],
-    "doozer-sphinx": ["doozer/contrib/sphinx/__init__.py", "doozer/contrib/sphinx/py.typed"],
-    "doozer-amqp": ["doozer/amqp/__init__.py", "doozer/amqp/py.typed"],
+    **{
+        name: [f"{OWNS[name][0]}/__init__.py", f"{OWNS[name][0]}/py.typed"]
+        for name in CODE
+        if name not in {"doozer-core", "doozer-cli"}
+    },
     "doozer": [],
 }
+
+
+def source_files(name: str) -> list[str]:
+    """The files of ``packages/<name>/src`` the distribution owns, as wheel paths.
+
+    As git sees them (tracked, or new and not ignored): hatchling leaves out what
+    .gitignore ignores (``__pycache__``, caches).
+    """
+    src = ROOT / "packages" / name / "src"
+    if not OWNS[name]:
+        return []
+    listed = run(
+        "git", "ls-files", "--cached", "--others", "--exclude-standard", *OWNS[name], cwd=src
+    ).stdout.splitlines()
+    # --cached lists a tracked file deleted from the work tree too: keep what is there.
+    return sorted({path for path in listed if (src / path).is_file()})
 
 
 def stem(name: str) -> str:
@@ -76,7 +95,9 @@ def test_twine_check(dist: Path) -> None:
 @pytest.mark.parametrize("name", RELEASED)
 def test_wheel_contents(dist: Path, name: str) -> None:
     files = wheel_files(dist, name)
-    assert all(path.startswith(OWNS[name]) for path in files), files
+    assert all(path.startswith(owned_prefixes(name)) for path in files), files
+    # Exactly the sources of its part of the package: nothing left out, nothing more.
+    assert files == source_files(name)
     if name == "doozer-core":
         assert not [path for path in files if path.startswith(NOT_CORE)]
     else:
@@ -114,14 +135,21 @@ def test_wheel_metadata(dist: Path, name: str) -> None:
 
 def test_the_meta_package_pins_the_built_distributions(dist: Path) -> None:
     requirements = [Requirement(r) for r in metadata(dist, "doozer").get_all("Requires-Dist")]
-    built = {name: metadata(dist, name)["Version"] for name in RELEASED if name != "doozer"}
+    built = {name: metadata(dist, name)["Version"] for name in CODE}
     assert {r.name: str(r.specifier) for r in requirements if r.name in built} == {
         name: f"=={version}" for name, version in built.items()
     }
     assert {r.name for r in requirements} == {*built, "uvloop"}
-    for name, extra in EXTRAS.items():
-        (pin,) = [r for r in requirements if r.name == name]
-        assert str(pin.marker) == f'extra == "{extra}"'
+    assert sorted(metadata(dist, "doozer").get_all("Provides-Extra")) == sorted(
+        [*EXTRAS.values(), ALL]
+    )
+    for name in CODE:
+        markers = sorted(str(r.marker) for r in requirements if r.name == name)
+        if name in EXTRAS:
+            # In its own extra and in `all`, never installed without one of them.
+            assert markers == sorted(f'extra == "{extra}"' for extra in (EXTRAS[name], ALL))
+        else:
+            assert markers == ["None"], name
 
 
 @pytest.mark.parametrize("name", RELEASED)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import RELEASED, ROOT, installed, make_venv, run, version
+from .conftest import ALL, CODE, OWNS, RELEASED, ROOT, installed, make_venv, run, version
 
 pytestmark = pytest.mark.slow
 
@@ -57,16 +57,42 @@ assert importlib.util.find_spec("doozer.cli") is None
 print("core", __version__)
 """
 
+# What an installed doozer-core alone must not have: every other distribution's modules.
+MISSING = """
+import importlib.util, sys
+
+for name in sys.argv[1:]:
+    try:
+        spec = importlib.util.find_spec(name)
+    except ModuleNotFoundError:  # its parent package (doozer.contrib) is missing too
+        spec = None
+    if spec is not None:
+        print(name, "is installed:", spec.origin)
+"""
+
 PUBLIC_API = """
 import argparse
 
 import doozer, doozer.base, doozer.config, doozer.exceptions, doozer.extensions, doozer.types
 import doozer.cli, doozer.contrib.retry, doozer.contrib.sphinx
+import doozer.amqp, doozer.redis, doozer.nats, doozer.testing
+import doozer.contrib.prometheus, doozer.contrib.database, doozer.contrib.otel
+import doozer.contrib.logging
 from doozer import Abort, Application, Extension
 from doozer.config import Config
 from doozer.cli import main, register_commands
 from doozer.contrib.retry import Retry, RetryableException
 from doozer.contrib.sphinx import DoozerCLIDirective, setup
+from doozer.amqp import AMQP
+from doozer.redis import RedisStreams
+from doozer.nats import JetStream
+from doozer.contrib.prometheus import Prometheus
+from doozer.contrib.database import Database, run_migrations
+from doozer.contrib.otel import OpenTelemetry
+from doozer.contrib.logging import Logging
+
+for extension in (AMQP, RedisStreams, JetStream, Prometheus, Database, OpenTelemetry, Logging):
+    assert issubclass(extension, Extension), extension
 
 assert doozer.base.Application is Application
 assert doozer.exceptions.Abort is Abort
@@ -122,9 +148,23 @@ print(json.dumps({
 
 PUBLIC_MODULES = (
     *("doozer", "doozer.base", "doozer.config", "doozer.exceptions", "doozer.extensions"),
-    *("doozer.types", "doozer.cli", "doozer.contrib.retry", "doozer.contrib.sphinx"),
-    *("doozer.__main__", "doozer.amqp"),
+    *("doozer.types", "doozer.outcomes", "doozer.testing", "doozer.cli", "doozer.__main__"),
+    *("doozer.contrib.retry", "doozer.contrib.sphinx", "doozer.amqp", "doozer.redis"),
+    *("doozer.nats", "doozer.contrib.prometheus", "doozer.contrib.database"),
+    *("doozer.contrib.otel", "doozer.contrib.logging"),
 )
+#: The module each distribution but doozer-core adds to the doozer package.
+ADDED = {
+    name: ".".join(OWNS[name][0].removesuffix(".py").split("/"))
+    for name in CODE
+    if name != "doozer-core"
+}
+#: The third-party distributions ``doozer[all]`` brings (directly or through a sibling).
+THIRD_PARTY = {
+    *("uvloop", "watchdog", "sphinx", "sphinxcontrib-autoprogram", "aio-pika", "aiormq"),
+    *("yarl", "redis", "hiredis", "nats-py", "prometheus-client", "sqlalchemy", "greenlet"),
+    *("alembic", "opentelemetry-api", "structlog"),
+}
 
 
 def surface(python: Path | str, cwd: Path) -> dict[str, Any]:
@@ -143,9 +183,9 @@ def core_venv(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def full_venv(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv with everything: ``pip install doozer[amqp]==<version>``."""
+    """A fresh venv with everything: ``pip install doozer[all]==<version>``."""
     python = make_venv(tmp_path_factory.mktemp("full") / "venv")
-    meta = f"doozer[amqp]=={version('doozer')}"
+    meta = f"doozer[{ALL}]=={version('doozer')}"
     run(python, "-m", "pip", "install", "-q", "--find-links", dist, meta)
     return python
 
@@ -174,6 +214,11 @@ def test_core_has_no_cli(core_venv: Path, tmp_path: Path) -> None:
     assert not (core_venv.parent / "doozer").exists()  # no script
 
 
+def test_core_has_no_other_module(core_venv: Path, tmp_path: Path) -> None:
+    assert set(ADDED.values()) >= {"doozer.cli", "doozer.redis", "doozer.contrib.logging"}
+    assert run(core_venv, "-c", MISSING, *ADDED.values(), cwd=tmp_path).stdout == ""
+
+
 def test_core_runs_an_application(core_venv: Path, service: Path) -> None:
     result = run(core_venv, "service.py", cwd=service)
     assert (result.stdout, result.stderr) == ("got hello on asyncio\n", "")
@@ -186,7 +231,8 @@ def test_meta_package_installs_everything(full_venv: Path) -> None:
     versions = installed(full_venv)
     ours = {name: v for name, v in versions.items() if name.startswith("doozer")}
     assert ours == {name: version(name) for name in RELEASED}
-    assert {"uvloop", "watchdog", "sphinx", "sphinxcontrib-autoprogram"} <= set(versions)
+    missing = THIRD_PARTY - set(versions)
+    assert not missing
     run(full_venv, "-m", "pip", "check")
 
 
@@ -194,19 +240,28 @@ def test_every_public_module_imports(full_venv: Path, tmp_path: Path) -> None:
     assert run(full_venv, "-c", PUBLIC_API, cwd=tmp_path).stdout == "ok\n"
 
 
-def test_cli_installs_its_files_only(full_venv: Path) -> None:
-    files = run(full_venv, "-m", "pip", "show", "-f", "doozer-cli").stdout
-    shipped = sorted(
-        line.strip()
-        for line in files.splitlines()
-        if line.strip().startswith("doozer/") and "__pycache__" not in line
-    )
-    # The cli package and __main__, never the core's doozer/__init__.py.
-    assert "doozer/__main__.py" in shipped
-    assert "doozer/cli/__init__.py" in shipped
-    assert "doozer/cli/py.typed" in shipped
-    assert "doozer/__init__.py" not in shipped
-    assert all(path.startswith(("doozer/cli/", "doozer/__main__.py")) for path in shipped)
+def test_each_distribution_installs_its_files_only(full_venv: Path) -> None:
+    # `pip show -f`: one block per distribution, separated by "---".
+    blocks = run(full_venv, "-m", "pip", "show", "-f", *CODE).stdout.split("\n---\n")
+    shipped: dict[str, list[str]] = {}
+    for block in blocks:
+        lines = block.splitlines()
+        (name,) = [line.removeprefix("Name: ") for line in lines if line.startswith("Name: ")]
+        shipped[name] = sorted(
+            line.strip()
+            for line in lines
+            if line.strip().startswith("doozer/") and "__pycache__" not in line
+        )
+    assert sorted(shipped) == sorted(CODE)
+    for name, files in shipped.items():
+        prefixes = tuple(p if p.endswith(".py") else f"{p}/" for p in OWNS[name])
+        assert all(path.startswith(prefixes) for path in files), name
+        # Never the core's doozer/__init__.py, never a doozer/contrib/__init__.py.
+        assert ("doozer/__init__.py" in files) == (name == "doozer-core"), name
+        assert "doozer/contrib/__init__.py" not in files
+        if name != "doozer-core":
+            assert f"{OWNS[name][0]}/py.typed" in files, name
+    assert "doozer/__main__.py" in shipped["doozer-cli"]
 
 
 def test_version_lists_every_distribution(full_venv: Path) -> None:
@@ -242,10 +297,9 @@ def test_editable_and_wheel_installs_have_the_same_surface(full_venv: Path, tmp_
     files = {name: Path(m["file"]) for name, m in editable.items() if m["file"]}
     assert all(path.is_relative_to(ROOT / "packages") for path in files.values()), files
     origins = {name: path.relative_to(ROOT / "packages").parts for name, path in files.items()}
-    assert all(parts[1] == "src" for parts in origins.values())
-    # Other workspace members, which the meta-package does not install, add modules of their own.
-    kept = {name for name, parts in origins.items() if parts[0] in RELEASED}
-    kept |= {name for name in editable if any(k.startswith(f"{name}.") for k in kept)}
-    assert {name: editable[name]["names"] for name in kept} == {
+    assert all(parts[1] == "src" and parts[0] in RELEASED for parts in origins.values())
+    # Every workspace member is released and doozer[all] installs them all: the same
+    # modules, with the same public names.
+    assert {name: m["names"] for name, m in editable.items()} == {
         name: m["names"] for name, m in wheels.items()
     }
