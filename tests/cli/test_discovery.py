@@ -84,7 +84,11 @@ def test_finds_the_application(run_doozer: Callable[..., Process], path: str, na
     result = run_doozer("run", path)
     assert result.returncode == 0, result.output("stderr")
     assert result.stdout == [f"running {name}"]
-    assert result.output("stderr") == ""
+    # At the default verbosity (INFO) it says it started and stopped, and nothing else.
+    assert [line.split(": ", 1)[1] for line in result.stderr] == [
+        f"Started {name!r} with 1 worker(s), consuming from " + line.split("consuming from ")[1]
+        for line in result.stderr[:1]
+    ] + [f"Stopped {name!r} after 0 message(s): the consumer ended consumption"]
 
 
 FIX = "run doozer from the directory that contains it, or check the spelling"

@@ -92,6 +92,7 @@ SAMPLES: dict[str, list[str]] = {
     "reload_include": ["--reload-include", "*.txt", "--reload-include", "*.toml"],
     "reload_exclude": ["--reload-exclude", "build"],
     "ordering_key": ["--ordering-key", "service:key"],
+    "log_format": ["--log-format", "console"],
     "application_path": ["service:app"],
 }
 # --quiet excludes --verbose: it is checked on its own, by its effect.
@@ -146,12 +147,12 @@ def test_quiet_reaches_the_children(
     write: Callable[[str, str], Path], doozer: Callable[..., Process]
 ) -> None:
     write("service.py", IDLE)
-    supervisor = doozer("run", "service", "--processes", "2", "-qq")
+    supervisor = doozer("run", "service", "--processes", "2", "-qqq")
     children(supervisor, 2)
     assert all("level 50 " in line for line in supervisor.stdout if "level" in line)
     supervisor.signal(signal.SIGINT)
     assert supervisor.finish() == 0
-    assert supervisor.stderr == []  # -qq silences the supervisor too
+    assert supervisor.stderr == []  # -qqq silences the supervisor too
 
 
 # -- the supervisor --------------------------------------------------------------

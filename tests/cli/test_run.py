@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -58,7 +59,16 @@ def test_runs_the_single_application_until_its_consumer_ends(
     result = run_doozer("run", "service")
     assert result.returncode == 0, result.output("stderr")
     assert result.stdout == ["debug False False", "got 1", "got 2", "got 3", "teardown"]
-    assert result.output("stderr") == ""
+    # INFO by default: one line when it started, one when it stopped, with the counts.
+    assert len(result.stderr) == 2, result.stderr
+    assert (
+        " INFO     counting: Started 'counting' with 1 worker(s), consuming from "
+        in (result.stderr[0])
+    )
+    assert result.stderr[1].endswith(
+        "INFO     counting: Stopped 'counting' after 3 message(s) (3 succeeded): "
+        "the consumer ended consumption"
+    )
 
 
 def test_the_console_script_is_the_same_program(
@@ -149,13 +159,13 @@ VERBOSITY = """
 @pytest.mark.parametrize(
     ("flags", "level", "shown"),
     [
-        ((), 30, ["an error message"]),
-        (("-v",), 20, ["an info message", "an error message"]),
+        ((), 20, ["an info message", "an error message"]),
+        (("-v",), 10, ["an info message", "an error message"]),
         (("--verbose", "--verbose"), 10, ["an info message", "an error message"]),
-        (("-vvv",), 10, ["an info message", "an error message"]),
-        (("-q",), 40, ["an error message"]),
-        (("-qq",), 50, []),
-        (("--quiet", "-qq"), 51, []),
+        (("-q",), 30, ["an error message"]),
+        (("-qq",), 40, ["an error message"]),
+        (("-qqq",), 50, []),
+        (("--quiet", "-qqq"), 51, []),
     ],
 )
 def test_verbosity_sets_the_log_level_before_the_import(
@@ -336,7 +346,8 @@ def test_usage_lines_match_the_documented_interface(run_doozer: Callable[..., Pr
     usage = " ".join(line.strip() for line in run.output("stdout").split("\n\n")[0].splitlines())
     assert usage == (
         "usage: doozer run [-h] [--verbose | --quiet] [-r] [-w WORKERS] [-d] [--processes N] "
-        "[--max-messages-per-child M] [--ordering-key MODULE:FUNCTION] [--reload-dir DIR] "
+        "[--max-messages-per-child M] [--log-format {json,console}] "
+        "[--ordering-key MODULE:FUNCTION] [--reload-dir DIR] "
         "[--reload-include GLOB] [--reload-exclude GLOB] application-path"
     )
 
@@ -345,3 +356,28 @@ def test_no_command_is_a_usage_error(run_doozer: Callable[..., Process]) -> None
     result = run_doozer()
     assert result.returncode == 2
     assert result.stderr[-1] == ("doozer: error: the following arguments are required: {run}")
+
+
+def test_log_format_json_logs_one_object_per_line_on_stdout(
+    write: Callable[[str, str], Path], run_doozer: Callable[..., Process]
+) -> None:
+    write("service.py", COUNTING)
+    result = run_doozer("run", "service", "--log-format", "json")
+    assert result.returncode == 0, result.output("stderr")
+    records = [json.loads(line) for line in result.stdout if line.startswith("{")]
+    events = [record["event"] for record in records]
+    assert events[0].startswith("Started 'counting' with 1 worker(s)")
+    assert events[-1] == (
+        "Stopped 'counting' after 3 message(s) (3 succeeded): the consumer ended consumption"
+    )
+    assert {record["level"] for record in records} == {"info"}
+    assert all(record["logger"] == "counting" for record in records)
+
+
+def test_log_format_must_be_known(run_doozer: Callable[..., Process]) -> None:
+    result = run_doozer("run", "service", "--log-format", "xml")
+    assert result.returncode == 2
+    assert result.stderr[-1] == (
+        "doozer run: error: argument --log-format: invalid choice: 'xml' "
+        "(choose from 'json', 'console')"
+    )

@@ -53,7 +53,12 @@ parser = argparse.ArgumentParser(
     description="Run Doozer applications, and the commands their extensions add.",
 )
 parser.add_argument("--version", action=_VersionAction, default=argparse.SUPPRESS)
-parser.add_argument("-a", "--app", help="the path to the application to run")
+parser.add_argument(
+    "-a",
+    "--app",
+    help="the application whose extensions add commands (MODULE or MODULE:NAME), for "
+    "'doozer --app APP NAMESPACE COMMAND'; 'doozer run' takes its application as argument",
+)
 _subcommands = parser.add_subparsers(title="commands", required=True)
 add_run_command(_subcommands)
 

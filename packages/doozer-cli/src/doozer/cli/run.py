@@ -32,10 +32,14 @@ def add_run_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     )
     verbosity = run.add_mutually_exclusive_group()
     verbosity.add_argument(
-        "--verbose", "-v", action="count", default=0, help="verbose mode (-v: INFO, -vv: DEBUG)"
+        "--verbose", "-v", action="count", default=0, help="verbose mode: log at DEBUG"
     )
     verbosity.add_argument(
-        "--quiet", "-q", action="count", default=0, help="quiet mode (-q: ERROR, -qq: CRITICAL)"
+        "--quiet",
+        "-q",
+        action="count",
+        default=0,
+        help="quiet mode (-q: WARNING, -qq: ERROR, -qqq: CRITICAL; default: INFO)",
     )
     run.add_argument(
         "-r", "--reloader", action="store_true", help="reload the application on changes"
@@ -62,6 +66,12 @@ def add_run_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
         type=_at_least_one,
         metavar="M",
         help="replace a child process after it finished M messages (default: never)",
+    )
+    run.add_argument(
+        "--log-format",
+        choices=("json", "console"),
+        help="log through doozer-logging: one JSON object per line on stdout, or console "
+        "lines (sets LOG_FORMAT and initializes Logging(app) if the application did not)",
     )
     run.add_argument(
         "--ordering-key",
@@ -108,12 +118,13 @@ def _at_least_one(text: str) -> int:
 
 
 def configure_logging(verbose: int = 0, quiet: int = 0) -> None:
-    """Log to stderr at WARNING, lowered by *verbose* and raised by *quiet* steps.
+    """Log to stderr at INFO, lowered by *verbose* and raised by *quiet* steps.
 
-    Called before the application is imported, so messages logged while it
-    loads are already formatted and filtered.
+    INFO by default, so a service says when it started, what it consumes and
+    why it stopped. Called before the application is imported, so messages
+    logged while it loads are already formatted and filtered.
     """
-    level = logging.WARNING + 10 * (quiet - verbose)
+    level = logging.INFO + 10 * (quiet - verbose)
     level = max(logging.DEBUG, min(level, logging.CRITICAL + 1))  # past CRITICAL: silence
     logging.basicConfig(level=level, format=LOG_FORMAT)
     logging.getLogger().setLevel(level)  # also when logging was configured already
@@ -182,6 +193,8 @@ def run_app(app: Application, args: argparse.Namespace, message_limit: int | Non
         replace this process.
     """
     ordering_key = None if args.ordering_key is None else load_ordering_key(args.ordering_key)
+    if args.log_format is not None:
+        _log_through_doozer_logging(app, args.log_format)
     limit = None if message_limit is None else _MessageLimit(app, message_limit)
     try:
         app.run_forever(num_workers=args.workers, debug=args.debug, ordering_key=ordering_key)
@@ -196,6 +209,21 @@ def run_app(app: Application, args: argparse.Namespace, message_limit: int | Non
 
         return RECYCLED
     return 0
+
+
+def _log_through_doozer_logging(app: Application, log_format: str) -> None:
+    try:
+        from doozer.contrib.logging import Logging
+    except ModuleNotFoundError as error:
+        if error.name is not None and "doozer.contrib.logging".startswith(error.name):
+            raise UsageError(
+                "--log-format needs doozer-logging: python -m pip install doozer-logging "
+                "(or 'doozer[logging]')"
+            ) from None
+        raise
+    app.settings["LOG_FORMAT"] = log_format
+    if "logging" not in app.extensions:
+        Logging(app)
 
 
 def _split_function_path(text: str) -> tuple[str, str]:
