@@ -11,7 +11,18 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from .conftest import ALL, CODE, EXTRAS, OWNS, RELEASED, ROOT, hatch, run, version
+from .conftest import (
+    ALL,
+    CODE,
+    EXTRAS,
+    OWNS,
+    RELEASED,
+    ROOT,
+    hatch,
+    requires_python,
+    run,
+    version,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -128,7 +139,7 @@ def test_wheel_metadata(dist: Path, name: str) -> None:
     assert meta["Version"] == version(name)
     assert meta["License-Expression"] == "MIT"
     assert meta.get_all("License-File") == ["LICENSE"]
-    assert meta["Requires-Python"] == ">=3.10"
+    assert meta["Requires-Python"] == requires_python(name)
     assert meta["Description-Content-Type"] == "text/markdown"
     assert meta.get_payload().startswith(f"# {name}\n")  # the README is the long description
 
