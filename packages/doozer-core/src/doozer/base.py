@@ -26,6 +26,28 @@ F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
 DEFAULT_SETTINGS: dict[str, Any] = {"DEBUG": False, "SHUTDOWN_TIMEOUT": 30}
+#: Settings the application reads only when they are set (it has its own fallback).
+OPTIONAL_SETTINGS: tuple[str, ...] = ("ORDERING_RETRIES",)
+#: What each setting of the application itself means (reStructuredText), as
+#: :attr:`doozer.extensions.Extension.SETTINGS_DOCS` is for an extension.
+SETTINGS_DOCS: dict[str, str] = {
+    "DEBUG": (
+        "Turns on debug mode (asyncio's debug mode, and the application's logger at "
+        "``DEBUG``) for every run; ``run_forever(debug=True)`` and ``PYTHONASYNCIODEBUG`` "
+        "do too."
+    ),
+    "SHUTDOWN_TIMEOUT": (
+        "Seconds that stopping (a signal, :meth:`~doozer.Application.stop`, an unhandled "
+        "exception) may take to finish in-flight messages and run teardown; then what still "
+        "runs is cancelled and the run raises :exc:`TimeoutError`. ``None`` waits as long as "
+        "it takes."
+    ),
+    "ORDERING_RETRIES": (
+        "With an ordering key, what a retried message does to its key's order: "
+        '``"relaxed"`` (what applies when it is not set, and the only mode: ``"strict"`` is '
+        "refused) frees the key at once, and later messages go ahead."
+    ),
+}
 
 
 class Application:

@@ -29,6 +29,19 @@ class Extension:
     #: Settings that have no sensible default and must be set by the
     #: application before :meth:`init_app`.
     REQUIRED_SETTINGS: ClassVar[Iterable[str]] = ()
+    #: Settings read only when the application sets them: no default is
+    #: filled in and none is required (the code falls back on its own).
+    OPTIONAL_SETTINGS: ClassVar[Iterable[str]] = ()
+    #: What each setting means: setting name -> one or two sentences of
+    #: reStructuredText. Every name of
+    #: :attr:`~doozer.Extension.DEFAULT_SETTINGS`,
+    #: :attr:`~doozer.Extension.REQUIRED_SETTINGS` and
+    #: :attr:`~doozer.Extension.OPTIONAL_SETTINGS` has an entry,
+    #: and nothing else. ``.. doozersettings::`` (:mod:`doozer.contrib.sphinx`)
+    #: renders them with the defaults (see :doc:`/configuration`).
+    #:
+    #: :meta hide-value:
+    SETTINGS_DOCS: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, app: Application | None = None) -> None:
         self._app: Application | None = None
