@@ -19,7 +19,7 @@ from ._consumer import Consumer
 from ._link import LOST, Link
 from ._message import RETRY_HEADER, Message
 from ._producer import Producer, Result
-from ._settings import DEFAULTS, Settings, resolve
+from ._settings import DEFAULTS, DOCS, Settings, resolve
 from ._settle import Settler
 
 if TYPE_CHECKING:
@@ -65,6 +65,7 @@ class AMQP(Extension):
 
     #: Settings and their defaults (see :doc:`/amqp` for what each does).
     DEFAULT_SETTINGS: ClassVar[Mapping[str, Any]] = DEFAULTS
+    SETTINGS_DOCS: ClassVar[Mapping[str, str]] = DOCS
 
     def __init__(self, app: Application | None = None) -> None:
         self._settings: Settings | None = None

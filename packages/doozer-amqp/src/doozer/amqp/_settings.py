@@ -34,6 +34,88 @@ DEFAULTS: Mapping[str, Any] = {
     "AMQP_TLS_KEY_FILE": None,
 }
 
+#: What each setting means (reStructuredText), rendered by ``.. doozersettings::``.
+DOCS: Mapping[str, str] = {
+    "AMQP_URL": (
+        "The broker, as ``amqp://user:password@host:port/vhost``, or ``amqps://...`` for TLS; "
+        "aio-pika's query parameters are accepted. The default is RabbitMQ's guest account "
+        "on localhost. The password never appears in an error, a log line or a ``repr()``."
+    ),
+    "AMQP_INBOUND_QUEUE": (
+        "The queue the consumer reads; :meth:`~doozer.amqp.AMQP.consumer` needs it."
+    ),
+    "AMQP_INBOUND_QUEUE_ARGUMENTS": (
+        "Extra arguments of the inbound queue's declaration, such as "
+        '``{"x-queue-type": "quorum", "x-delivery-limit": 10}``.'
+    ),
+    "AMQP_INBOUND_EXCHANGE": "An exchange to declare and bind the inbound queue to.",
+    "AMQP_INBOUND_ROUTING_KEYS": (
+        "The keys binding the inbound queue to ``AMQP_INBOUND_EXCHANGE`` (one string or several)."
+    ),
+    "AMQP_EXCHANGE_TYPE": (
+        "The type of the exchanges AMQP declares: ``direct``, ``fanout``, ``topic`` or ``headers``."
+    ),
+    "AMQP_PREFETCH_COUNT": (
+        "How many unacknowledged messages the broker sends ahead to this process. ``None``: "
+        "twice the number of workers of the run (:attr:`app.num_workers "
+        "<doozer.Application.num_workers>`), or :data:`~doozer.amqp.FALLBACK_PREFETCH_COUNT` "
+        "outside a run."
+    ),
+    "AMQP_OUTBOUND_EXCHANGE": (
+        "Where producers and :meth:`~doozer.amqp.AMQP.publish_result` publish (declared when "
+        'not empty). ``""`` is the default exchange, which routes to the queue named by the '
+        "routing key."
+    ),
+    "AMQP_OUTBOUND_ROUTING_KEY": (
+        "The producers' routing key when :meth:`~doozer.amqp.Producer.publish` is given none."
+    ),
+    "AMQP_OUTBOUND_QUEUE": (
+        "A queue to declare (durable) for the results, bound to ``AMQP_OUTBOUND_EXCHANGE`` "
+        "with ``AMQP_OUTBOUND_ROUTING_KEY``; on the default exchange it must be named like "
+        "the routing key."
+    ),
+    "AMQP_DEAD_LETTER_QUEUE": (
+        "Where failed messages go. ``None``: ``<inbound queue>.dead``. It must differ from "
+        "the inbound queue."
+    ),
+    "AMQP_RECONNECT_DELAY": (
+        "Seconds to wait before trying to connect again, doubled after each failed attempt."
+    ),
+    "AMQP_RECONNECT_MAX_DELAY": "The longest wait, in seconds, between two connection attempts.",
+    "AMQP_CONNECT_TIMEOUT": (
+        "Seconds during which the first connection is retried (so a service may start "
+        "before its broker); ``0`` tries once."
+    ),
+    "AMQP_HEARTBEAT": (
+        "The heartbeat interval asked of the broker, in seconds: a dead peer is noticed "
+        "within about twice that. ``0`` turns heartbeats off; a ``heartbeat`` parameter in "
+        "``AMQP_URL`` wins."
+    ),
+    "AMQP_PUBLISH_TIMEOUT": (
+        "Seconds a publication (a result, a dead letter, a retry) may take, waiting for a "
+        "connection and the broker's confirmation included; then :exc:`TimeoutError`."
+    ),
+    "AMQP_ACK_BATCH_SIZE": (
+        "How many finished messages are acknowledged at once, in one frame; ``1`` "
+        "acknowledges each message at once. At most half the prefetch count is used."
+    ),
+    "AMQP_ACK_BATCH_INTERVAL": (
+        "The longest time, in seconds, a finished message waits for its acknowledgement."
+    ),
+    "AMQP_TLS_VERIFY": (
+        "With ``amqps://``: whether the broker's certificate is verified (and its name "
+        "checked). Turn it off only for tests."
+    ),
+    "AMQP_TLS_CA_FILE": (
+        "With ``amqps://``: a PEM file of the CA certificates to trust, instead of the system's."
+    ),
+    "AMQP_TLS_CERT_FILE": (
+        "With ``amqps://``: a client certificate (PEM), for brokers that authenticate "
+        "clients by certificate; its key is ``AMQP_TLS_KEY_FILE``."
+    ),
+    "AMQP_TLS_KEY_FILE": "With ``amqps://``: the key of ``AMQP_TLS_CERT_FILE`` (PEM).",
+}
+
 EXCHANGE_TYPES = ("direct", "fanout", "topic", "headers")
 
 

@@ -11,7 +11,7 @@ from doozer import Extension
 from ._connection import Connection
 from ._consumer import Consumer, Source
 from ._producer import Producer
-from ._settings import DEFAULTS, Settings, resolve, subject_matches
+from ._settings import DEFAULTS, DOCS, Settings, resolve, subject_matches
 
 if TYPE_CHECKING:
     from doozer import Application
@@ -42,6 +42,7 @@ class JetStream(Extension):
 
     #: Settings and their defaults (see :doc:`/nats` for what each does).
     DEFAULT_SETTINGS: ClassVar[Mapping[str, Any]] = DEFAULTS
+    SETTINGS_DOCS: ClassVar[Mapping[str, str]] = DOCS
 
     def __init__(self, app: Application | None = None) -> None:
         self._settings: Settings | None = None

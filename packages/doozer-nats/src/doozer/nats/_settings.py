@@ -34,6 +34,53 @@ DEFAULTS: Mapping[str, Any] = {
     "NATS_TLS_KEY": None,
 }
 
+#: What each setting means (reStructuredText), rendered by ``.. doozersettings::``.
+DOCS: Mapping[str, str] = {
+    "NATS_URL": (
+        "The server, or several separated by commas: ``nats://host:port``, ``tls://`` for "
+        "TLS, credentials as ``nats://user:password@host`` or ``nats://token@host``. Shown "
+        "without password or token in errors and logs."
+    ),
+    "NATS_STREAM": (
+        "The stream to consume, created if missing (a JetStream name: no dots, spaces, "
+        "``*``, ``>`` or slashes); ``JetStream.consumer()`` needs it."
+    ),
+    "NATS_SUBJECTS": (
+        "The subjects of a stream that has to be created (a list, or a comma-separated "
+        "string). ``None``: ``NATS_INBOUND_SUBJECT``, else ``<stream>.>``."
+    ),
+    "NATS_INBOUND_SUBJECT": ("The durable consumer's filter subject. ``None``: the whole stream."),
+    "NATS_DURABLE": (
+        "The durable consumer's name, shared by all processes. ``None``: the application's name."
+    ),
+    "NATS_OUTBOUND_SUBJECT": ("Where ``JetStream.producer()`` and ``publish_result`` publish."),
+    "NATS_DEAD_LETTER_SUBJECT": (
+        "Where failed messages are published; it must not fall under the stream's own "
+        "subjects. ``None``: ``doozer.dead.<stream>``."
+    ),
+    "NATS_DEAD_LETTER_STREAM": (
+        "The stream created for the dead letters if no stream captures their subject. "
+        "``None``: ``<stream>_dead``."
+    ),
+    "NATS_ACK_WAIT": (
+        "Seconds JetStream waits for an acknowledgement before redelivering; a message held "
+        "longer than a third of it gets in-progress acknowledgements."
+    ),
+    "NATS_MAX_DELIVER": "Deliveries of a message before it is dead-lettered.",
+    "NATS_BATCH": "Messages pulled ahead at most. ``None``: twice the number of workers.",
+    "NATS_CONNECT_TIMEOUT": "Seconds during which the first connection is tried.",
+    "NATS_RECONNECT_DELAY": "Seconds between two reconnection attempts.",
+    "NATS_CREDS": "A ``.creds`` file (a JWT and an NKey seed; needs the ``nkeys`` package).",
+    "NATS_TOKEN": "An authentication token (never shown in errors or logs).",
+    "NATS_USER": "A user name; goes with ``NATS_PASSWORD`` (set both, or neither).",
+    "NATS_PASSWORD": (
+        "The password of ``NATS_USER`` (set both, or neither); never shown in errors or logs."
+    ),
+    "NATS_TLS_CA": "A CA bundle (a file) to verify the server with.",
+    "NATS_TLS_CERT": "A client certificate (a file); goes with ``NATS_TLS_KEY``.",
+    "NATS_TLS_KEY": "The client certificate's key (a file); goes with ``NATS_TLS_CERT``.",
+}
+
 SCHEMES = ("nats", "tls", "ws", "wss")
 URL_FORM = "nats://[user:password@]host[:port] (tls:// for TLS; several separated by commas)"
 # user:password@ or token@ right after a scheme.

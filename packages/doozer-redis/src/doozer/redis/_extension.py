@@ -12,7 +12,7 @@ from doozer import Extension
 from ._connection import Connection
 from ._consumer import Consumer, Group
 from ._producer import Producer
-from ._settings import DEFAULTS, Settings, resolve
+from ._settings import DEFAULTS, DOCS, Settings, resolve
 
 if TYPE_CHECKING:
     from doozer import Application
@@ -42,6 +42,7 @@ class RedisStreams(Extension):
 
     #: Settings and their defaults (see :doc:`/redis` for what each does).
     DEFAULT_SETTINGS: ClassVar[Mapping[str, Any]] = DEFAULTS
+    SETTINGS_DOCS: ClassVar[Mapping[str, str]] = DOCS
 
     def __init__(self, app: Application | None = None) -> None:
         self._settings: Settings | None = None

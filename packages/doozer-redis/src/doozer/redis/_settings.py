@@ -25,6 +25,51 @@ DEFAULTS: Mapping[str, Any] = {
     "REDIS_RECONNECT_MAX_DELAY": 30,
 }
 
+#: What each setting means (reStructuredText), rendered by ``.. doozersettings::``.
+DOCS: Mapping[str, str] = {
+    "REDIS_URL": (
+        "The server: ``redis://[[user]:password@]host[:port][/db]``, ``rediss://`` for TLS, "
+        "``unix://`` for a socket. A URL that is not one is refused by ``RedisStreams(app)`` "
+        "in one line; the password never appears in a log line, an error or a ``repr()``."
+    ),
+    "REDIS_INBOUND_STREAM": (
+        "The stream to consume; :meth:`~doozer.redis.RedisStreams.consumer` needs it."
+    ),
+    "REDIS_GROUP": (
+        "The consumer group (created if missing, reading from the stream's start); processes "
+        "in one group share the entries. ``None``: the application's name."
+    ),
+    "REDIS_CONSUMER": "This process's name in the group. ``None``: the host name and the pid.",
+    "REDIS_OUTBOUND_STREAM": (
+        "Where :meth:`~doozer.redis.RedisStreams.producer` and ``publish_result`` add entries."
+    ),
+    "REDIS_DEAD_LETTER_STREAM": (
+        "Where failed entries go. ``None``: ``<inbound stream>.dead``. It must differ from the "
+        "inbound stream."
+    ),
+    "REDIS_MAX_DELIVERIES": (
+        "An entry delivered more times than this (each delivery ended by a crash) goes to the "
+        "dead-letter stream instead of being processed again."
+    ),
+    "REDIS_CLAIM_IDLE": (
+        "Seconds after which entries a consumer holds without showing signs of life are "
+        "claimed by the others."
+    ),
+    "REDIS_BATCH": "Entries read per ``XREADGROUP``. ``None``: twice the number of workers.",
+    "REDIS_MAXLEN": (
+        "When set, producers trim their stream to about this many entries (``MAXLEN ~``)."
+    ),
+    "REDIS_CONNECT_TIMEOUT": (
+        "Seconds the first connection is retried before the application stops with one line "
+        "naming the (masked) URL."
+    ),
+    "REDIS_RECONNECT_DELAY": (
+        "Seconds to wait before trying a lost connection again, doubled per try up to "
+        "``REDIS_RECONNECT_MAX_DELAY``."
+    ),
+    "REDIS_RECONNECT_MAX_DELAY": "The longest wait, in seconds, between two connection attempts.",
+}
+
 SCHEMES = ("redis", "rediss", "unix")
 URL_FORM = "redis://[[user]:password@]host[:port][/db] (rediss:// for TLS)"
 

@@ -14,7 +14,7 @@ from doozer import Abort, Extension
 from doozer.outcomes import Failed, Outcome, Succeeded, Unfinished
 
 from ._engine import connect, make_engine, summary, unreachable
-from ._settings import DEFAULTS, Settings, resolve
+from ._settings import DEFAULTS, DOCS, Settings, resolve
 
 if TYPE_CHECKING:
     from doozer import Application
@@ -58,6 +58,7 @@ class Database(Extension):
     #: Settings and their defaults (``DATABASE_URL`` is required).
     DEFAULT_SETTINGS: ClassVar[Mapping[str, Any]] = DEFAULTS
     REQUIRED_SETTINGS: ClassVar[tuple[str, ...]] = ("DATABASE_URL",)
+    SETTINGS_DOCS: ClassVar[Mapping[str, str]] = DOCS
 
     def __init__(self, app: Application | None = None, *, metadata: MetaData | None = None) -> None:
         #: The models' metadata, for ``db revision --autogenerate``.

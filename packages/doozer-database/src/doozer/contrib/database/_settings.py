@@ -13,7 +13,7 @@ from sqlalchemy.pool import QueuePool
 
 from doozer.config import mask_url
 
-__all__ = ["DEFAULTS", "Settings", "check_url", "resolve"]
+__all__ = ["DEFAULTS", "DOCS", "Settings", "check_url", "resolve"]
 
 DEFAULTS: Mapping[str, Any] = {
     "DATABASE_ECHO": False,
@@ -21,6 +21,28 @@ DEFAULTS: Mapping[str, Any] = {
     "DATABASE_POOL_TIMEOUT": 30,
     "DATABASE_MIGRATIONS": "migrations",
     "DATABASE_CONNECT_TIMEOUT": 30,
+}
+
+#: What each setting means (reStructuredText), rendered by ``.. doozersettings::``.
+DOCS: Mapping[str, str] = {
+    "DATABASE_URL": (
+        "A SQLAlchemy URL with an asyncio driver that is installed: "
+        "``postgresql+asyncpg://user:password@host/db``, ``sqlite+aiosqlite:///file.db``... "
+        "Checked at initialization; the password is never shown."
+    ),
+    "DATABASE_ECHO": 'Log every statement: ``True``, ``False`` or ``"debug"`` (rows too).',
+    "DATABASE_POOL_SIZE": (
+        "Connections the pool keeps. ``None``: one per worker (at least 5), so no worker "
+        "waits for one."
+    ),
+    "DATABASE_POOL_TIMEOUT": "Seconds to wait for a connection from the pool.",
+    "DATABASE_MIGRATIONS": (
+        "The Alembic script directory of the ``db`` commands (relative to the working directory)."
+    ),
+    "DATABASE_CONNECT_TIMEOUT": (
+        "Seconds startup keeps trying to reach the database, with a growing delay, before "
+        "the application stops."
+    ),
 }
 
 _EXAMPLES = "postgresql+asyncpg://user:password@host/dbname or sqlite+aiosqlite:///file.db"

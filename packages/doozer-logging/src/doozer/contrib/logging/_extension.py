@@ -43,6 +43,17 @@ class Logging(Extension):
     #: ``LOG_FORMAT``: ``"json"`` (one object per line on stdout) or ``"console"``
     #: (stderr); ``LOG_LEVEL``: the lowest level written.
     DEFAULT_SETTINGS: ClassVar[Mapping[str, Any]] = {"LOG_FORMAT": "console", "LOG_LEVEL": "INFO"}
+    # What each setting means (reStructuredText), for ``.. doozersettings::``.
+    SETTINGS_DOCS: ClassVar[Mapping[str, str]] = {
+        "LOG_FORMAT": (
+            '``"json"``: one JSON object per line on stdout; ``"console"``: aligned, readable '
+            "lines on stderr. ``doozer run --log-format`` sets it."
+        ),
+        "LOG_LEVEL": (
+            "The lowest level written (``DEBUG``, ``INFO``, ``WARNING``...); lower records "
+            "are dropped before any processor runs."
+        ),
+    }
 
     def init_app(self, app: Application) -> None:
         """Configure logging from *app*'s settings and register the callbacks.

@@ -123,6 +123,28 @@ class Prometheus(Extension):
         "PROMETHEUS_STALL_TIMEOUT": 300.0,
         "PROMETHEUS_BUCKETS": DEFAULT_BUCKETS,
     }
+    # What each setting means (reStructuredText), for ``.. doozersettings::``.
+    SETTINGS_DOCS: ClassVar[Mapping[str, str]] = {
+        "PROMETHEUS_HOST": "The address the HTTP server listens on.",
+        "PROMETHEUS_PORT": (
+            "The port to listen on; each process of ``doozer run --processes N`` adds its "
+            "index. ``0`` takes any free port (see "
+            ":attr:`~doozer.contrib.prometheus.Prometheus.port`)."
+        ),
+        "PROMETHEUS_LIVENESS_TIMEOUT": (
+            "Seconds the event loop has to answer ``/livez``; keep it below the probe's own "
+            "timeout."
+        ),
+        "PROMETHEUS_STALL_TIMEOUT": (
+            "Seconds without a message starting or finishing, while messages wait for a "
+            "worker, before ``/livez`` fails; set it above your slowest message. ``None`` "
+            "turns the check off."
+        ),
+        "PROMETHEUS_BUCKETS": (
+            "The upper bounds, in seconds, of the processing duration histograms' buckets "
+            "(:data:`~doozer.contrib.prometheus.DEFAULT_BUCKETS`: 0.5 ms to 60 s)."
+        ),
+    }
 
     #: Where the hooks go: after the transports' startup (-1000) and before
     #: their teardown ends (+1000), so the listener outlives the drain.

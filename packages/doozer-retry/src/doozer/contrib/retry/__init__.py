@@ -132,6 +132,27 @@ class Retry(Extension):
         "RETRY_THRESHOLD": None,
         "RETRY_TIMEOUT": None,
     }
+    # What each setting means (reStructuredText); each keyword argument of
+    # the same name overrides it.
+    SETTINGS_DOCS: ClassVar[Mapping[str, str]] = {
+        "RETRY_BACKOFF": (
+            "The factor the delay grows by with each retry: the n-th retry waits "
+            "``RETRY_DELAY * RETRY_BACKOFF ** (n - 1)`` seconds."
+        ),
+        "RETRY_CALLBACK": (
+            "A coroutine function ``callback(app, message)`` that retries a plain message, "
+            "typically by publishing it again; deliveries of a Doozer transport need none."
+        ),
+        "RETRY_DELAY": "Seconds to wait before the first retry.",
+        "RETRY_EXCEPTIONS": (
+            "The exception class, or tuple of classes, whose raising makes a message retried."
+        ),
+        "RETRY_THRESHOLD": "The most retries of one message. ``None``: no limit.",
+        "RETRY_TIMEOUT": (
+            "Seconds from a message's first failure during which it may be retried, across "
+            "redeliveries and processes. ``None``: no limit."
+        ),
+    }
 
     def __init__(
         self,
