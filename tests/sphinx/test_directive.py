@@ -104,7 +104,7 @@ def test_bad_paths_fail_the_build(tmp_path: Path, target: str, complaint: str) -
 
 
 def test_setup_registers_the_directive() -> None:
-    from doozer.contrib.sphinx import DoozerCLIDirective, setup
+    from doozer.contrib.sphinx import DoozerCLIDirective, DoozerSettingsDirective, setup
 
     calls: list[tuple[str, object]] = []
 
@@ -115,10 +115,19 @@ def test_setup_registers_the_directive() -> None:
         def add_directive(self, name: str, directive: object) -> None:
             calls.append(("directive", (name, directive)))
 
+        def connect(self, event: str, callback: object) -> None:
+            calls.append(("connect", event))
+
+        def add_css_file(self, filename: str) -> None:
+            calls.append(("css", filename))
+
     metadata = setup(FakeSphinx())  # type: ignore[arg-type]
     assert calls == [
         ("extension", "sphinxcontrib.autoprogram"),
         ("directive", ("doozercli", DoozerCLIDirective)),
+        ("directive", ("doozersettings", DoozerSettingsDirective)),
+        ("connect", "config-inited"),
+        ("css", "doozer-sphinx.css"),
     ]
     assert metadata["parallel_read_safe"] is True
     assert metadata["parallel_write_safe"] is True

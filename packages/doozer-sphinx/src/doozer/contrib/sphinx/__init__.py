@@ -1,4 +1,4 @@
-"""Document the commands that Doozer extensions add to the command line.
+"""Document the commands and the settings of Doozer extensions.
 
 Add ``"doozer.contrib.sphinx"`` to the ``extensions`` of a Sphinx project's
 ``conf.py``, then document an extension with:
@@ -7,30 +7,51 @@ Add ``"doozer.contrib.sphinx"`` to the ``extensions`` of a Sphinx project's
 
    .. doozercli:: my_package.my_module:MyExtension
 
-The directive imports the extension class, instantiates it without an
+   .. doozersettings:: my_package.my_module.MyExtension
+
+``doozercli`` imports the extension class, instantiates it without an
 application, calls its ``register_cli()`` and renders the commands it
 registered from :data:`doozer.cli.parser` with ``sphinxcontrib-autoprogram``.
 Every option of ``autoprogram`` is accepted. ``:prog:`` defaults to
 ``doozer --app APP_PATH``, and unless ``:start_command:`` is given, each
 namespace the extension registered is documented on its own.
+
+``doozersettings`` imports the class (or a module, such as ``doozer.base``)
+and renders a table of its settings, with their defaults and meanings, from
+``DEFAULT_SETTINGS``, ``REQUIRED_SETTINGS``, ``OPTIONAL_SETTINGS`` and
+``SETTINGS_DOCS`` (see :class:`doozer.extensions.Extension`).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+from pathlib import Path
 from typing import Any
 
 from docutils import nodes
 from sphinx.application import Sphinx
+from sphinx.config import Config
 from sphinx.util.typing import ExtensionMetadata
 from sphinxcontrib.autoprogram import AutoprogramDirective
 
 from doozer.cli import parser
 
 from .__about__ import __version__
+from ._settings import DoozerSettingsDirective, Setting, documented_settings
 
-__all__ = ["DoozerCLIDirective", "__version__", "setup"]
+__all__ = [
+    "DoozerCLIDirective",
+    "DoozerSettingsDirective",
+    "Setting",
+    "__version__",
+    "documented_settings",
+    "setup",
+]
+
+#: The style sheet of the doozersettings tables, added to every HTML page.
+STYLE_SHEET = "doozer-sphinx.css"
+_STATIC = Path(__file__).parent / "static"
 
 #: What ``:prog:`` is when the directive does not set it.
 DEFAULT_PROG = "doozer --app APP_PATH"
@@ -121,8 +142,19 @@ def _parsers(command_parser: argparse.ArgumentParser = parser) -> list[argparse.
     return found
 
 
+def _add_static_path(app: Sphinx, config: Config) -> None:
+    config.html_static_path = [*config.html_static_path, str(_STATIC)]
+
+
 def setup(app: Sphinx) -> ExtensionMetadata:
-    """Register the ``doozercli`` directive (and set up ``sphinxcontrib.autoprogram``)."""
+    """Register the ``doozercli`` and ``doozersettings`` directives.
+
+    ``sphinxcontrib.autoprogram``, which ``doozercli`` builds on, is set up
+    too, and the style sheet of the settings tables is added to HTML pages.
+    """
     app.setup_extension("sphinxcontrib.autoprogram")
     app.add_directive("doozercli", DoozerCLIDirective)
+    app.add_directive("doozersettings", DoozerSettingsDirective)
+    app.connect("config-inited", _add_static_path)
+    app.add_css_file(STYLE_SHEET)
     return {"version": __version__, "parallel_read_safe": True, "parallel_write_safe": True}
