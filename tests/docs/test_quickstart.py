@@ -29,4 +29,19 @@ def test_quickstart_prints_every_line_but_comments(
     assert process.stdout[-1] == f"# Done processing {example}"
     assert printed == [line for line in lines if not line.strip().startswith("#")]
     assert any(line.strip().startswith("#") for line in lines)
+    # doozer run says (at INFO) that it started and stopped; run as a script, nothing.
+    expected = 2 if command[0] == "-m" else 0
+    assert len(process.stderr) == expected, process.stderr
+    assert all(" INFO " in line for line in process.stderr)
+
+
+def test_the_readme_example_runs_as_shown(repo_root: Path, tmp_path: Path) -> None:
+    readme = (repo_root / "README.md").read_text()
+    code = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    script = tmp_path / "readme_example.py"
+    script.write_text(code)
+    process = Process([script.name], cwd=tmp_path)
+    assert process.finish() == 0, process.stderr
+    printed = [line.removeprefix("__main__ received: ") for line in process.stdout]
+    assert printed == [line for line in code.splitlines() if not line.strip().startswith("#")]
     assert process.stderr == []

@@ -43,7 +43,7 @@ ALL = "all"
 #: The part of the ``doozer`` package each distribution ships (paths under its ``src/``).
 OWNS = {
     "doozer-core": ("doozer",),
-    "doozer-cli": ("doozer/cli", "doozer/__main__.py"),
+    "doozer-cli": ("doozer/cli",),
     "doozer-retry": ("doozer/contrib/retry",),
     "doozer-sphinx": ("doozer/contrib/sphinx",),
     "doozer-amqp": ("doozer/amqp",),

@@ -41,9 +41,9 @@ MUST_SHIP = {
     "doozer-core": [
         *("doozer/__init__.py", "doozer/py.typed", "doozer/base.py", "doozer/config.py"),
         *("doozer/exceptions.py", "doozer/extensions.py", "doozer/types.py"),
-        *("doozer/outcomes.py", "doozer/testing/__init__.py"),
+        *("doozer/outcomes.py", "doozer/testing/__init__.py", "doozer/__main__.py"),
     ],
-    "doozer-cli": ["doozer/__main__.py", "doozer/cli/__init__.py", "doozer/cli/py.typed"],
+    "doozer-cli": ["doozer/cli/__init__.py", "doozer/cli/py.typed"],
     **{
         name: [f"{OWNS[name][0]}/__init__.py", f"{OWNS[name][0]}/py.typed"]
         for name in CODE

@@ -241,6 +241,17 @@ def test_core_has_no_cli(core_venv: Path, tmp_path: Path) -> None:
     assert not (core_venv.parent / "doozer").exists()  # no script
 
 
+def test_python_m_doozer_without_the_cli_says_what_to_install(
+    core_venv: Path, tmp_path: Path
+) -> None:
+    result = run(core_venv, "-m", "doozer", "run", "service", cwd=tmp_path, check=False)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "doozer: error: the doozer command line is not installed: "
+        "python -m pip install doozer-cli (or doozer)\n"
+    )
+
+
 def test_core_has_no_other_module(core_venv: Path, tmp_path: Path) -> None:
     assert set(ADDED.values()) >= {"doozer.cli", "doozer.redis", "doozer.contrib.logging"}
     assert run(core_venv, "-c", MISSING, *ADDED.values(), cwd=tmp_path).stdout == ""
@@ -289,7 +300,7 @@ def test_each_distribution_installs_its_files_only(full_venv: Path) -> None:
         assert "doozer/contrib/__init__.py" not in files
         if name != "doozer-core":
             assert f"{OWNS[name][0]}/py.typed" in files, name
-    assert "doozer/__main__.py" in shipped["doozer-cli"]
+    assert "doozer/__main__.py" in shipped["doozer-core"]
 
 
 def test_version_lists_every_distribution(full_venv: Path) -> None:
