@@ -118,7 +118,7 @@ async def faststream(stream: str, total: int) -> float:
     began = time.perf_counter()
     await done.wait()
     elapsed = time.perf_counter() - began
-    await broker.close()
+    await broker.stop()
     return elapsed
 
 
