@@ -83,33 +83,9 @@ PROCESS_INDEX_ENV = "DOOZER_PROCESS_INDEX"
 class Prometheus(Extension):
     """Serve ``/metrics``, ``/livez`` and ``/readyz`` for an application.
 
-    Settings (read by :meth:`init_app`; numbers may be strings, as read
-    from the environment):
-
-    .. list-table::
-       :header-rows: 1
-       :widths: 34 46 20
-
-       * - Setting
-         - Meaning
-         - Default
-       * - ``PROMETHEUS_HOST``
-         - Address to listen on.
-         - ``"0.0.0.0"``
-       * - ``PROMETHEUS_PORT``
-         - Port to listen on, plus the process index with several processes;
-           ``0`` takes any free port (see :attr:`port`).
-         - ``9100``
-       * - ``PROMETHEUS_LIVENESS_TIMEOUT``
-         - Seconds the event loop has to answer ``/livez``.
-         - ``2``
-       * - ``PROMETHEUS_STALL_TIMEOUT``
-         - Seconds without a message starting or finishing, while messages
-           wait for a worker, before ``/livez`` fails; ``None``: never.
-         - ``300``
-       * - ``PROMETHEUS_BUCKETS``
-         - Upper bounds (seconds) of the duration histograms' buckets.
-         - :data:`DEFAULT_BUCKETS`
+    Its settings (``PROMETHEUS_*``, read by :meth:`init_app`; numbers may be
+    strings, as read from the environment) are in :attr:`SETTINGS_DOCS`, and
+    rendered in the configuration reference.
 
     :param app: the application, or None to call :meth:`init_app` later.
     :raises ValueError: (from :meth:`init_app`) a setting is out of range.
