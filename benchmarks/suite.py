@@ -88,6 +88,12 @@ def run_suite(
     for scenario, measure in measures.items():
         if scenario in only:
             results[scenario] = repeat(scenario, measure, names, reps, progress)
+    if "memory" in only and "doozer" in names:
+        # The leak control: one run that keeps every 100th message, so the
+        # table shows what a real leak would look like next to the growth.
+        control = memory.measure("doozer", sizes, retain=memory.CONTROL_RETAIN)
+        progress(f"{'memory leak control':<24} doozer: growth={control['growth']}")
+        results["memory_control"] = control
     if "startup" in only:
         results["startup"] = _startup(sizes, names, progress)
     return results
@@ -101,10 +107,17 @@ def _startup(sizes: Sizes, names: Sequence[str], progress: Progress) -> dict[str
         sizes.startup_repetitions,
         progress,
     )
+    frameworks = repeat(
+        "import framework alone",
+        lambda name: {"seconds": startup.framework_seconds(name)},
+        [name for name in names if name in startup.FRAMEWORKS],
+        sizes.startup_repetitions,
+        progress,
+    )
     quickstart = {
         name: repeat(
             "quickstart",
-            lambda name: {"seconds": startup.quickstart_seconds(name)},
+            startup.quickstart_run,
             [name],
             min(sizes.startup_repetitions, HENSON_QUICKSTART_REPETITIONS)
             if name == "henson"
@@ -113,7 +126,7 @@ def _startup(sizes: Sizes, names: Sequence[str], progress: Progress) -> dict[str
         )[name]
         for name in names
     }
-    return {"import": imports, "quickstart": quickstart}
+    return {"import": imports, "framework": frameworks, "quickstart": quickstart}
 
 
 def _meta(sizes: Sizes, names: Sequence[str]) -> dict[str, Any]:

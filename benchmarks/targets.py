@@ -42,7 +42,8 @@ _VALUES = {
     "latency-p99": lambda results: results["latency"]["doozer"]["p99"],
     "concurrency": lambda results: results["concurrency"]["doozer"]["of_ideal"],
     "memory": lambda results: results["memory"]["doozer"]["growth"],
-    "import": lambda results: results["startup"]["import"]["doozer"]["seconds"],
+    # Issue 7's target is on ``import doozer`` alone (the framework, not asyncio).
+    "import": lambda results: results["startup"]["framework"]["doozer"]["seconds"],
 }
 
 TARGETS = (
@@ -51,7 +52,7 @@ TARGETS = (
     Target("latency-p99", "p99 <= 0.5 ms", 0.0005, at_least=False),
     Target("concurrency", ">= 0.95 x ideal", 0.95, at_least=True),
     Target("memory", "<= 10 MiB", 10 * MIB, at_least=False),
-    Target("import", "<= 30 ms", 0.030, at_least=False),
+    Target("import", "import doozer <= 30 ms", 0.030, at_least=False),
 )
 
 
