@@ -114,8 +114,8 @@ class Link:
         self._supervisor = loop.create_task(self._supervise())
 
     def _give_up(self, failure: ConnectFailedError, attempts: int) -> NoReturn:
-        # The library's traceback is for -v; the error itself is one line.
-        self.logger.info("The last connection attempt failed with:", exc_info=failure.__cause__)
+        # The library's traceback is for -v (DEBUG); the error itself is one line.
+        self.logger.debug("The last connection attempt failed with:", exc_info=failure.__cause__)
         tried = f" (after {attempts} attempts)" if attempts > 1 else ""
         raise ConnectionError(
             f"cannot connect to the AMQP broker at {self.options.safe_url}: {failure}{tried}"
