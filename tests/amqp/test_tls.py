@@ -93,7 +93,15 @@ def test_a_client_certificate_is_presented(broker: Broker, tmp_path: Path) -> No
         )
         run_app(app)
         assert seen == [b"mutual"]
-        # Without it, the proxy refuses the handshake.
-        refused, _ = tls_app(broker, proxy.port, AMQP_TLS_CA_FILE=str(ca.cert))
-        with pytest.raises(ConnectionError, match="cannot connect to the AMQP broker"):
-            run_app(refused)
+        # Without it, the proxy refuses the handshake. In a service process of its own:
+        # aiormq 6 (Python 3.10) leaves the TLS transport of an attempt that the peer
+        # closed before the AMQP greeting unclosed (its socket is closed), and the
+        # ResourceWarning it gives when collected would fail whichever test runs then.
+        refused = first_connect(
+            f"amqps://guest:guest@127.0.0.1:{proxy.port}/",
+            tmp_path,
+            timeout=0,
+            extra_env={"DOOZER_TEST_TLS_CA_FILE": str(ca.cert)},
+        )
+        assert refused.finish(timeout=30) == 1
+    assert "cannot connect to the AMQP broker at amqps://guest:***@" in refused.stderr[-1]

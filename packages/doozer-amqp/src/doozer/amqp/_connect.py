@@ -21,6 +21,8 @@ from yarl import URL
 
 from doozer.config import mask_url
 
+from ._aiormq_compat import closed_by_broker_in_handshake
+
 
 @dataclass(frozen=True)
 class ConnectOptions:
@@ -107,6 +109,8 @@ def retryable(exc: BaseException) -> bool:
     """Whether a connection failure may go away by itself."""
     if isinstance(exc, (ProbableAuthenticationError, AuthenticationError, InvalidFrameError)):
         return False
+    if closed_by_broker_in_handshake(exc):
+        return False
     if _verification_error(exc) is not None:
         return False
     return not (isinstance(exc, AMQPConnectionError) and _received(exc) > 0)
@@ -125,7 +129,7 @@ def explain(exc: BaseException, options: ConnectOptions, timeout: float) -> str:
         return f"no answer within {timeout:g} s (a firewall, a wrong port, or a hung broker?)"
     if isinstance(exc, (ProbableAuthenticationError, AuthenticationError)):
         return "access refused (ACCESS_REFUSED): check the user name and password in AMQP_URL"
-    if isinstance(exc, InvalidFrameError) and "Connection.Close" in str(exc):
+    if closed_by_broker_in_handshake(exc):
         return (
             f"the broker refused to open virtual host {vhost!r}: it does not exist, or the "
             "user may not use it (check the path of AMQP_URL and the user's permissions)"

@@ -12,6 +12,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractQueue
 from aiormq.abc import AbstractChannel as UnderlyingChannel
 from aiormq.abc import DeliveredMessage
 
+from ._aiormq_compat import on_consumer_cancel
 from ._link import LOST, Link
 from ._message import Message, Settle, describe_server
 from ._session import Session
@@ -172,7 +173,7 @@ class Consumer:
                 )
 
         channel.close_callbacks.add(on_close)
-        underlay.on_consumer_cancel_callbacks.add(on_cancel)
+        on_consumer_cancel(underlay, on_cancel)
         self._channel, self._underlay, self._session = channel, underlay, session
         self._tag = None
         self._cancelled = False
