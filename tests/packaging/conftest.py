@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -12,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from packaging.specifiers import SpecifierSet
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -57,23 +55,9 @@ OWNS = {
 }
 #: The distributions that ship code (all but the meta-package).
 CODE = tuple(name for name in RELEASED if name != "doozer")
-#: The Pythons each distribution supports, where not doozer-core's ">=3.10".
-#: doozer-amqp needs aiormq 7, which comes with aio-pika 10, which needs 3.11.
-REQUIRES_PYTHON = {"doozer-amqp": ">=3.11"}
-
-
-def requires_python(name: str) -> str:
-    return REQUIRES_PYTHON.get(name, ">=3.10")
-
-
-def installable(name: str) -> bool:
-    """Whether a distribution installs on the Python running this suite."""
-    return SpecifierSet(requires_python(name)).contains(platform.python_version())
-
-
-#: The distributions a full install has on this Python, and the extras it asks for.
-INSTALLABLE = tuple(name for name in RELEASED if installable(name))
-EXTRAS_HERE = tuple(extra for name, extra in EXTRAS.items() if installable(name))
+#: The Pythons every distribution supports, doozer-core's. (doozer-amqp too: with
+#: aio-pika 10 / aiormq 7 on 3.11+, with aio-pika 9 / aiormq 6 on 3.10.)
+REQUIRES_PYTHON = ">=3.10"
 
 
 def pyproject(name: str) -> dict[str, Any]:

@@ -17,9 +17,9 @@ from .conftest import (
     EXTRAS,
     OWNS,
     RELEASED,
+    REQUIRES_PYTHON,
     ROOT,
     hatch,
-    requires_python,
     run,
     version,
 )
@@ -139,7 +139,7 @@ def test_wheel_metadata(dist: Path, name: str) -> None:
     assert meta["Version"] == version(name)
     assert meta["License-Expression"] == "MIT"
     assert meta.get_all("License-File") == ["LICENSE"]
-    assert meta["Requires-Python"] == requires_python(name)
+    assert meta["Requires-Python"] == REQUIRES_PYTHON
     assert meta["Description-Content-Type"] == "text/markdown"
     assert meta.get_payload().startswith(f"# {name}\n")  # the README is the long description
 

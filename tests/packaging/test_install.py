@@ -17,10 +17,8 @@ import pytest
 from .conftest import (
     ALL,
     CODE,
-    EXTRAS,
-    EXTRAS_HERE,
-    INSTALLABLE,
     OWNS,
+    RELEASED,
     ROOT,
     installed,
     make_venv,
@@ -82,8 +80,7 @@ for name in sys.argv[1:]:
         print(name, "is installed:", spec.origin)
 """
 
-PUBLIC_API = (
-    """
+PUBLIC_API = """
 import argparse
 
 import doozer, doozer.base, doozer.config, doozer.exceptions, doozer.extensions, doozer.types
@@ -102,17 +99,10 @@ from doozer.contrib.prometheus import Prometheus
 from doozer.contrib.database import Database, run_migrations
 from doozer.contrib.otel import OpenTelemetry
 from doozer.contrib.logging import Logging
+from doozer.amqp import AMQP
 
-for extension in (RedisStreams, JetStream, Prometheus, Database, OpenTelemetry, Logging):
+for extension in (AMQP, RedisStreams, JetStream, Prometheus, Database, OpenTelemetry, Logging):
     assert issubclass(extension, Extension), extension
-"""
-    + (
-        # doozer-amqp needs Python 3.11 or newer.
-        "from doozer.amqp import AMQP\nassert issubclass(AMQP, Extension)\n"
-        if "doozer-amqp" in INSTALLABLE
-        else ""
-    )
-    + """
 
 assert doozer.base.Application is Application
 assert doozer.exceptions.Abort is Abort
@@ -120,7 +110,6 @@ assert doozer.extensions.Extension is Extension
 assert isinstance(doozer.cli.parser, argparse.ArgumentParser)
 print("ok")
 """
-)
 
 # Every module of the doozer package, imported, with its public names and its file.
 # pkgutil.walk_packages skips namespace packages (doozer.contrib): list directories.
@@ -172,8 +161,7 @@ PUBLIC_MODULES = (
     *("doozer.types", "doozer.outcomes", "doozer.testing", "doozer.cli", "doozer.__main__"),
     *("doozer.contrib.retry", "doozer.contrib.sphinx", "doozer.redis", "doozer.nats"),
     *("doozer.contrib.prometheus", "doozer.contrib.database", "doozer.contrib.otel"),
-    *("doozer.contrib.logging",),
-    *(("doozer.amqp",) if "doozer-amqp" in INSTALLABLE else ()),
+    *("doozer.contrib.logging", "doozer.amqp"),
 )
 #: The module each distribution but doozer-core adds to the doozer package.
 ADDED = {
@@ -185,8 +173,7 @@ ADDED = {
 THIRD_PARTY = {
     *("uvloop", "watchdog", "sphinx", "sphinxcontrib-autoprogram", "redis", "hiredis"),
     *("nats-py", "prometheus-client", "sqlalchemy", "greenlet", "alembic"),
-    *("opentelemetry-api", "structlog"),
-    *(("aio-pika", "aiormq", "yarl") if "doozer-amqp" in INSTALLABLE else ()),
+    *("opentelemetry-api", "structlog", "aio-pika", "aiormq", "yarl"),
 }
 
 
@@ -206,13 +193,9 @@ def core_venv(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def full_venv(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv with everything: ``pip install doozer[all]==<version>``.
-
-    On a Python that some extras do not support (doozer-amqp needs 3.11), every other one.
-    """
+    """A fresh venv with everything: ``pip install doozer[all]==<version>``."""
     python = make_venv(tmp_path_factory.mktemp("full") / "venv")
-    extras = ALL if len(EXTRAS_HERE) == len(EXTRAS) else ",".join(EXTRAS_HERE)
-    meta = f"doozer[{extras}]=={version('doozer')}"
+    meta = f"doozer[{ALL}]=={version('doozer')}"
     run(python, "-m", "pip", "install", "-q", "--find-links", dist, meta)
     return python
 
@@ -268,7 +251,7 @@ def test_core_runs_an_application(core_venv: Path, service: Path) -> None:
 def test_meta_package_installs_everything(full_venv: Path) -> None:
     versions = installed(full_venv)
     ours = {name: v for name, v in versions.items() if name.startswith("doozer")}
-    assert ours == {name: version(name) for name in INSTALLABLE}
+    assert ours == {name: version(name) for name in RELEASED}
     missing = THIRD_PARTY - set(versions)
     assert not missing
     run(full_venv, "-m", "pip", "check")
@@ -280,8 +263,7 @@ def test_every_public_module_imports(full_venv: Path, tmp_path: Path) -> None:
 
 def test_each_distribution_installs_its_files_only(full_venv: Path) -> None:
     # `pip show -f`: one block per distribution, separated by "---".
-    code = [name for name in CODE if name in INSTALLABLE]
-    blocks = run(full_venv, "-m", "pip", "show", "-f", *code).stdout.split("\n---\n")
+    blocks = run(full_venv, "-m", "pip", "show", "-f", *CODE).stdout.split("\n---\n")
     shipped: dict[str, list[str]] = {}
     for block in blocks:
         lines = block.splitlines()
@@ -291,7 +273,7 @@ def test_each_distribution_installs_its_files_only(full_venv: Path) -> None:
             for line in lines
             if line.strip().startswith("doozer/") and "__pycache__" not in line
         )
-    assert sorted(shipped) == sorted(code)
+    assert sorted(shipped) == sorted(CODE)
     for name, files in shipped.items():
         prefixes = tuple(p if p.endswith(".py") else f"{p}/" for p in OWNS[name])
         assert all(path.startswith(prefixes) for path in files), name
@@ -305,7 +287,7 @@ def test_each_distribution_installs_its_files_only(full_venv: Path) -> None:
 
 def test_version_lists_every_distribution(full_venv: Path) -> None:
     versions = run(full_venv.parent / "doozer", "--version").stdout
-    assert versions.splitlines() == [f"{name} {version(name)}" for name in sorted(INSTALLABLE)]
+    assert versions.splitlines() == [f"{name} {version(name)}" for name in sorted(RELEASED)]
 
 
 def test_python_m_doozer_help(full_venv: Path, tmp_path: Path) -> None:
@@ -338,7 +320,7 @@ def test_editable_and_wheel_installs_have_the_same_surface(full_venv: Path, tmp_
     files = {name: Path(m["file"]) for name, m in editable.items() if m["file"]}
     assert all(path.is_relative_to(ROOT / "packages") for path in files.values()), files
     origins = {name: path.relative_to(ROOT / "packages").parts for name, path in files.items()}
-    assert all(parts[1] == "src" and parts[0] in INSTALLABLE for parts in origins.values())
+    assert all(parts[1] == "src" and parts[0] in RELEASED for parts in origins.values())
     # Every workspace member is released and doozer[all] installs them all: the same
     # modules, with the same public names.
     assert {name: m["names"] for name, m in editable.items()} == {
