@@ -67,7 +67,8 @@ def pyproject(name: str) -> dict[str, Any]:
 
 def version_file(name: str) -> Path:
     """The file a distribution's version is read from (its ``__about__.py``)."""
-    return ROOT / "packages" / name / pyproject(name)["tool"]["hatch"]["version"]["path"]
+    path: str = pyproject(name)["tool"]["hatch"]["version"]["path"]
+    return ROOT / "packages" / name / path
 
 
 def version(name: str) -> str:

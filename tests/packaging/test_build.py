@@ -141,17 +141,19 @@ def test_wheel_metadata(dist: Path, name: str) -> None:
     assert meta.get_all("License-File") == ["LICENSE"]
     assert meta["Requires-Python"] == REQUIRES_PYTHON
     assert meta["Description-Content-Type"] == "text/markdown"
-    assert meta.get_payload().startswith(f"# {name}\n")  # the README is the long description
+    description = meta.get_payload()
+    assert isinstance(description, str)
+    assert description.startswith(f"# {name}\n")  # the README is the long description
 
 
 def test_the_meta_package_pins_the_built_distributions(dist: Path) -> None:
-    requirements = [Requirement(r) for r in metadata(dist, "doozer").get_all("Requires-Dist")]
+    requirements = [Requirement(r) for r in metadata(dist, "doozer").get_all("Requires-Dist") or []]
     built = {name: metadata(dist, name)["Version"] for name in CODE}
     assert {r.name: str(r.specifier) for r in requirements if r.name in built} == {
         name: f"=={version}" for name, version in built.items()
     }
     assert {r.name for r in requirements} == {*built, "uvloop"}
-    assert sorted(metadata(dist, "doozer").get_all("Provides-Extra")) == sorted(
+    assert sorted(metadata(dist, "doozer").get_all("Provides-Extra") or []) == sorted(
         [*EXTRAS.values(), ALL]
     )
     for name in CODE:

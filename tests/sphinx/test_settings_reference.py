@@ -50,6 +50,7 @@ def _import_everything() -> list[ModuleType]:
 
 
 def _subclasses(cls: type) -> Iterator[type]:
+    subclass: type
     for subclass in cls.__subclasses__():
         yield subclass
         yield from _subclasses(subclass)
@@ -98,8 +99,11 @@ def _string_constants(path: Path) -> Iterator[str]:
         ):
             exported.update(id(item) for item in ast.walk(node.value))
     for node in ast.walk(tree):
-        is_text = isinstance(node, ast.Constant) and isinstance(node.value, str)
-        if is_text and id(node) not in exported:
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in exported
+        ):
             yield node.value
 
 
