@@ -43,5 +43,11 @@ def test_orders_are_accepted_skipped_or_dead_lettered() -> None:
     assert report.records[2].state == "dead_lettered"
     # Retried three times, 60, 120 and 240 s apart (on the virtual clock), then dead-lettered.
     assert isinstance(busy, Failed)
-    retries = [e.detail for e in report.records[3].events if e.kind == "retried"]
+    record = report.records[3]
+    retries = [e.detail for e in record.events if e.kind == "retried"]
     assert retries == [60, 120, 240]
+    assert [o.name for o in record.outcomes] == ["retry_later"] * 3 + ["failed"]
+    assert record.kinds() == [
+        "published", "delivered", "retried", "delivered", "retried",
+        "delivered", "retried", "delivered", "dead_lettered",
+    ]  # fmt: skip
