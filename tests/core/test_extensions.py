@@ -65,3 +65,62 @@ def test_defaults_are_not_shared_between_apps() -> None:
     first.settings["CACHE_SIZE"] = 99
     Cache(second)
     assert second.settings["CACHE_SIZE"] == 10
+
+
+class Transport(Extension):
+    ONE_PER_APP = True
+
+
+def test_one_per_app_refuses_a_second_instance_and_a_second_app() -> None:
+    app = Application("svc")
+    transport = Transport(app)
+    with pytest.raises(RuntimeError, match=r"^Transport is already initialized on "):
+        Transport(app)
+    with pytest.raises(RuntimeError, match=r"^this Transport extension is already initialized"):
+        transport.init_app(Application("other"))
+
+
+def test_one_per_app_counts_subclasses_as_the_class_that_opted_in() -> None:
+    class Special(Transport):
+        pass
+
+    app = Application("svc")
+    Transport(app)
+    with pytest.raises(RuntimeError, match=r"^Transport is already initialized on "):
+        Special(app)
+
+
+def test_extensions_may_be_initialized_on_several_apps_unless_one_per_app() -> None:
+    extension = Database()
+    for name in ("a", "b"):
+        extension.init_app(Application(name, {"DB_USER": "u", "DB_PASSWORD": "p"}))
+    assert extension.app.name == "b"
+
+
+class Checked(Extension):
+    DEFAULT_SETTINGS = {"CHECKED_SIZE": 1}
+
+    def __init__(self, app: Application | None = None) -> None:
+        self._size: int | None = None
+        super().__init__(app)
+
+    def read_settings(self, app: Application) -> None:
+        size = app.settings["CHECKED_SIZE"]
+        if not isinstance(size, int):
+            raise TypeError(f"CHECKED_SIZE must be a whole number, got {size!r}")
+        self._size = size
+
+    @property
+    def size(self) -> int:
+        return self.initialized(self._size)
+
+
+def test_read_settings_sees_the_defaults_and_a_failure_leaves_it_unbound() -> None:
+    app = Application("svc", {"CHECKED_SIZE": "big"})
+    extension = Checked()
+    with pytest.raises(TypeError, match="CHECKED_SIZE"):
+        extension.init_app(app)
+    assert app.extensions == {}
+    with pytest.raises(RuntimeError, match=r"Checked is not bound .* init_app\(app\)"):
+        _ = extension.size
+    assert Checked(Application("svc")).size == 1

@@ -66,6 +66,7 @@ class AMQP(Extension):
     #: Settings and their defaults (see :doc:`/amqp` for what each does).
     DEFAULT_SETTINGS: ClassVar[Mapping[str, Any]] = DEFAULTS
     SETTINGS_DOCS: ClassVar[Mapping[str, str]] = DOCS
+    ONE_PER_APP: ClassVar[bool] = True
 
     def __init__(self, app: Application | None = None) -> None:
         self._settings: Settings | None = None
@@ -91,14 +92,8 @@ class AMQP(Extension):
         :raises RuntimeError: if this instance, or another AMQP, already
             initialized an application.
         """
-        if self._app is not None:
-            raise RuntimeError(f"this AMQP extension is already initialized on {self._app!r}")
-        if isinstance(app.extensions.get("amqp"), AMQP):
-            raise RuntimeError(f"AMQP is already initialized on {app!r}")
-        for key, value in DEFAULTS.items():
-            app.settings.setdefault(key, value)
-        settings = self._settings = resolve(app.settings)
         super().init_app(app)
+        settings = self._config
         options = ConnectOptions(
             settings.url,
             f"{app.name} (doozer, pid {os.getpid()})",
@@ -123,19 +118,17 @@ class AMQP(Extension):
         app.teardown(self._close, order=TEARDOWN_ORDER)
         app.message_wrapper(self._wrap, order=WRAPPER_ORDER)
 
+    def read_settings(self, app: Application) -> None:
+        """Check the ``AMQP_*`` settings (see :meth:`init_app`)."""
+        self._settings = resolve(app.settings)
+
     @property
     def _config(self) -> Settings:
-        if self._settings is None:
-            self.app  # noqa: B018 - raises the explanatory RuntimeError
-        assert self._settings is not None
-        return self._settings
+        return self.initialized(self._settings)
 
     @property
     def _live_link(self) -> Link:
-        if self._link is None:
-            self.app  # noqa: B018 - raises the explanatory RuntimeError
-        assert self._link is not None
-        return self._link
+        return self.initialized(self._link)
 
     @property
     def prefetch_count(self) -> int:

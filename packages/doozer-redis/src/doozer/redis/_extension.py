@@ -43,6 +43,7 @@ class RedisStreams(Extension):
     #: Settings and their defaults (see :doc:`/redis` for what each does).
     DEFAULT_SETTINGS: ClassVar[Mapping[str, Any]] = DEFAULTS
     SETTINGS_DOCS: ClassVar[Mapping[str, str]] = DOCS
+    ONE_PER_APP: ClassVar[bool] = True
 
     def __init__(self, app: Application | None = None) -> None:
         self._settings: Settings | None = None
@@ -60,16 +61,8 @@ class RedisStreams(Extension):
         :raises RuntimeError: if this instance, or another RedisStreams,
             already initialized an application.
         """
-        if self._app is not None:
-            raise RuntimeError(
-                f"this RedisStreams extension is already initialized on {self._app!r}"
-            )
-        if isinstance(app.extensions.get("redisstreams"), RedisStreams):
-            raise RuntimeError(f"RedisStreams is already initialized on {app!r}")
-        for key, value in DEFAULTS.items():
-            app.settings.setdefault(key, value)
-        settings = self._settings = resolve(app.settings)
         super().init_app(app)
+        settings = self._config
         self._connection = Connection(
             settings.url,
             app.logger,
@@ -80,20 +73,18 @@ class RedisStreams(Extension):
         app.startup(self._open, order=STARTUP_ORDER)
         app.teardown(self._close, order=TEARDOWN_ORDER)
 
+    def read_settings(self, app: Application) -> None:
+        """Check the ``REDIS_*`` settings (see :meth:`init_app`)."""
+        self._settings = resolve(app.settings)
+
     @property
     def connection(self) -> Connection:
         """The application's :class:`Connection` to Redis."""
-        if self._connection is None:
-            self.app  # noqa: B018 - raises the explanatory RuntimeError
-        assert self._connection is not None
-        return self._connection
+        return self.initialized(self._connection)
 
     @property
     def _config(self) -> Settings:
-        if self._settings is None:
-            self.app  # noqa: B018 - raises the explanatory RuntimeError
-        assert self._settings is not None
-        return self._settings
+        return self.initialized(self._settings)
 
     # -- what the application uses -----------------------------------------
 

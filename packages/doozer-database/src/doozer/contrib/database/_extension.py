@@ -59,6 +59,7 @@ class Database(Extension):
     DEFAULT_SETTINGS: ClassVar[Mapping[str, Any]] = DEFAULTS
     REQUIRED_SETTINGS: ClassVar[tuple[str, ...]] = ("DATABASE_URL",)
     SETTINGS_DOCS: ClassVar[Mapping[str, str]] = DOCS
+    ONE_PER_APP: ClassVar[bool] = True
 
     def __init__(self, app: Application | None = None, *, metadata: MetaData | None = None) -> None:
         #: The models' metadata, for ``db revision --autogenerate``.
@@ -87,23 +88,21 @@ class Database(Extension):
         :raises RuntimeError: if this instance, or another Database, already
             initialized an application.
         """
-        if self._app is not None:
-            raise RuntimeError(f"this Database extension is already initialized on {self._app!r}")
-        if isinstance(app.extensions.get("database"), Database):
-            raise RuntimeError(f"Database is already initialized on {app!r}")
         if app.settings.get("DATABASE_URL") is None:
+            # Before the base class's check of REQUIRED_SETTINGS: an example says more.
             raise KeyError(
                 "Database needs the setting DATABASE_URL (for example "
                 "postgresql+asyncpg://user:password@host/dbname): set "
                 "app.settings['DATABASE_URL'] before initializing Database"
             )
-        for key, value in DEFAULTS.items():
-            app.settings.setdefault(key, value)
-        self._settings = resolve(app.settings)
         super().init_app(app)
         app.startup(self._start, order=STARTUP_ORDER)
         app.teardown(self._stop, order=TEARDOWN_ORDER)
         app.message_wrapper(self._wrap, order=WRAPPER_ORDER)
+
+    def read_settings(self, app: Application) -> None:
+        """Check the ``DATABASE_*`` settings (see :meth:`init_app`)."""
+        self._settings = resolve(app.settings)
 
     def register_cli(self) -> None:
         """Add the ``db`` commands to the ``doozer`` command line."""
@@ -115,10 +114,7 @@ class Database(Extension):
 
     @property
     def _config(self) -> Settings:
-        if self._settings is None:
-            self.app  # noqa: B018 - raises the explanatory RuntimeError
-        assert self._settings is not None
-        return self._settings
+        return self.initialized(self._settings)
 
     @property
     def engine(self) -> AsyncEngine:

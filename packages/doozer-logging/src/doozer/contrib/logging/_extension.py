@@ -43,6 +43,7 @@ class Logging(Extension):
     #: ``LOG_FORMAT``: ``"json"`` (one object per line on stdout) or ``"console"``
     #: (stderr); ``LOG_LEVEL``: the lowest level written.
     DEFAULT_SETTINGS: ClassVar[Mapping[str, Any]] = {"LOG_FORMAT": "console", "LOG_LEVEL": "INFO"}
+    ONE_PER_APP: ClassVar[bool] = True
     # What each setting means (reStructuredText), for ``.. doozersettings::``.
     SETTINGS_DOCS: ClassVar[Mapping[str, str]] = {
         "LOG_FORMAT": (
@@ -62,16 +63,13 @@ class Logging(Extension):
         :raises RuntimeError: if this instance, or another Logging, already
             initialized an application.
         """
-        if self._app is not None:
-            raise RuntimeError(f"this Logging extension is already initialized on {self._app!r}")
-        if isinstance(app.extensions.get("logging"), Logging):
-            raise RuntimeError(f"Logging is already initialized on {app!r}")
-        for key, value in self.DEFAULT_SETTINGS.items():
-            app.settings.setdefault(key, value)
-        self._apply(app)
         super().init_app(app)
         app.startup(self._configure_at_startup, order=STARTUP_ORDER)
         app.message_wrapper(self._bind_message, order=MESSAGE_WRAPPER_ORDER)
+
+    def read_settings(self, app: Application) -> None:
+        """Check ``LOG_FORMAT`` and ``LOG_LEVEL`` and configure logging with them."""
+        self._apply(app)
 
     @staticmethod
     def _apply(app: Application) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
@@ -88,6 +88,8 @@ class OpenTelemetry(Extension):
     W3C trace context and baggage unless configured otherwise).
     """
 
+    ONE_PER_APP: ClassVar[bool] = True
+
     def __init__(
         self,
         app: Application | None = None,
@@ -130,12 +132,6 @@ class OpenTelemetry(Extension):
         :raises RuntimeError: if this instance, or another OpenTelemetry
             extension, already initialized an application.
         """
-        if self._app is not None:
-            raise RuntimeError(
-                f"this OpenTelemetry extension is already initialized on {self._app!r}"
-            )
-        if isinstance(app.extensions.get("opentelemetry"), OpenTelemetry):
-            raise RuntimeError(f"OpenTelemetry is already initialized on {app!r}")
         super().init_app(app)
         app.message_wrapper(self._trace_message, order=MESSAGE_WRAPPER_ORDER)
         app.publish_wrapper(self._trace_publish, order=PUBLISH_WRAPPER_ORDER)

@@ -138,9 +138,8 @@ class Prometheus(Extension):
         self.registry = CollectorRegistry(auto_describe=False)
         super().__init__(app)
 
-    def init_app(self, app: Application) -> None:
-        """Check the settings and register the hooks on *app*."""
-        super().init_app(app)
+    def read_settings(self, app: Application) -> None:
+        """Check the ``PROMETHEUS_*`` settings (see :attr:`SETTINGS_DOCS`)."""
         settings = app.settings
         self._host = _host(settings["PROMETHEUS_HOST"])
         self._port = _port(settings["PROMETHEUS_PORT"])
@@ -149,10 +148,16 @@ class Prometheus(Extension):
             raise ValueError(
                 "PROMETHEUS_LIVENESS_TIMEOUT must be a number of seconds > 0, not None"
             )
-        stall = _seconds("PROMETHEUS_STALL_TIMEOUT", settings["PROMETHEUS_STALL_TIMEOUT"])
-        stats = Stats(app, _buckets(settings["PROMETHEUS_BUCKETS"]))
+        self._liveness = liveness
+        self._stall = _seconds("PROMETHEUS_STALL_TIMEOUT", settings["PROMETHEUS_STALL_TIMEOUT"])
+        self._buckets = _buckets(settings["PROMETHEUS_BUCKETS"])
+
+    def init_app(self, app: Application) -> None:
+        """Check the settings and register the hooks on *app*."""
+        super().init_app(app)
+        stats = Stats(app, self._buckets)
         self.stats = stats
-        self._health = Health(app, stats, liveness, stall)
+        self._health = Health(app, stats, self._liveness, self._stall)
         self.registry.register(_Collect(stats.collect))
         self.registry.register(_Collect(REGISTRY.collect))
         app.startup(self._start, order=self.ORDER)
