@@ -32,9 +32,9 @@ def test_numbers_from_the_environment_are_accepted() -> None:
     [
         ("PROMETHEUS_PORT", 70000, ValueError, "PROMETHEUS_PORT must be a port number"),
         ("PROMETHEUS_PORT", "http", ValueError, "PROMETHEUS_PORT must be a port number"),
-        ("PROMETHEUS_HOST", None, TypeError, "PROMETHEUS_HOST must be an address"),
+        ("PROMETHEUS_HOST", None, TypeError, "PROMETHEUS_HOST must be a non-empty string"),
         ("PROMETHEUS_LIVENESS_TIMEOUT", 0, ValueError, "PROMETHEUS_LIVENESS_TIMEOUT must be"),
-        ("PROMETHEUS_LIVENESS_TIMEOUT", None, ValueError, "not None"),
+        ("PROMETHEUS_LIVENESS_TIMEOUT", None, ValueError, "> 0, got None"),
         ("PROMETHEUS_STALL_TIMEOUT", -1, ValueError, "PROMETHEUS_STALL_TIMEOUT must be"),
         ("PROMETHEUS_BUCKETS", [1, 0.5], ValueError, "PROMETHEUS_BUCKETS must be increasing"),
         ("PROMETHEUS_BUCKETS", "1,2", TypeError, "PROMETHEUS_BUCKETS must be increasing"),

@@ -5,10 +5,19 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, Literal, overload
+from urllib.parse import SplitResult, urlsplit
 
-__all__ = ["Config", "is_secret", "mask_url"]
+__all__ = [
+    "Config",
+    "check_server_url",
+    "is_secret",
+    "mask_url",
+    "read_seconds",
+    "read_text",
+    "read_whole_number",
+]
 
 #: What a masked secret shows instead of its value.
 MASK = "***"
@@ -103,3 +112,195 @@ class Config(dict[str, Any]):
         return f"{type(self).__name__}({masked!r})"
 
     __str__ = __repr__
+
+
+# -- checked readers of settings ------------------------------------------------
+#
+# Extensions check their settings when they are initialized, with one
+# message style: "NAME must be ..., got VALUE" (ValueError for a value out of
+# range, TypeError for text of the wrong kind), one line, secrets masked.
+
+
+@overload
+def read_seconds(
+    settings: Mapping[str, Any],
+    name: str,
+    *,
+    minimum: float = 0,
+    exclusive: bool = False,
+    optional: Literal[False] = False,
+    parse_text: bool = False,
+) -> float: ...
+@overload
+def read_seconds(
+    settings: Mapping[str, Any],
+    name: str,
+    *,
+    minimum: float = 0,
+    exclusive: bool = False,
+    optional: Literal[True],
+    parse_text: bool = False,
+) -> float | None: ...
+def read_seconds(
+    settings: Mapping[str, Any],
+    name: str,
+    *,
+    minimum: float = 0,
+    exclusive: bool = False,
+    optional: bool = False,
+    parse_text: bool = False,
+) -> float | None:
+    """The setting *name*, a number of seconds ``>= minimum`` (``> minimum`` if *exclusive*).
+
+    None is accepted when *optional*; with *parse_text*, text that reads as
+    a number (``"2.5"``, as from the environment) is taken as that number.
+
+    :raises ValueError: ``NAME must be a number of seconds >= 0, got 'soon'``.
+    """
+    value = settings[name]
+    if value is None and optional:
+        return None
+    number = _as_number(value, float, parse_text)
+    if number is None or number != number or number < minimum or (exclusive and number == minimum):
+        bound = f"{'>' if exclusive else '>='} {minimum}"
+        raise ValueError(
+            f"{name} must be a number of seconds {bound}{_OR_NONE[optional]}, got {value!r}"
+        )
+    return float(number)
+
+
+@overload
+def read_whole_number(
+    settings: Mapping[str, Any],
+    name: str,
+    *,
+    minimum: int = 1,
+    maximum: int | None = None,
+    optional: Literal[False] = False,
+    parse_text: bool = False,
+) -> int: ...
+@overload
+def read_whole_number(
+    settings: Mapping[str, Any],
+    name: str,
+    *,
+    minimum: int = 1,
+    maximum: int | None = None,
+    optional: Literal[True],
+    parse_text: bool = False,
+) -> int | None: ...
+def read_whole_number(
+    settings: Mapping[str, Any],
+    name: str,
+    *,
+    minimum: int = 1,
+    maximum: int | None = None,
+    optional: bool = False,
+    parse_text: bool = False,
+) -> int | None:
+    """The setting *name*, a whole number ``>= minimum`` (and ``<= maximum`` if given).
+
+    None is accepted when *optional*; with *parse_text*, text of digits (as
+    from the environment) is taken as that number.
+
+    :raises ValueError: ``NAME must be a whole number >= 1 or None, got 0``.
+    """
+    value = settings[name]
+    if value is None and optional:
+        return None
+    number = _as_number(value, int, parse_text)
+    if (
+        not isinstance(number, int)
+        or number < minimum
+        or (maximum is not None and number > maximum)
+    ):
+        bound = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+        raise ValueError(
+            f"{name} must be a whole number {bound}{_OR_NONE[optional]}, got {value!r}"
+        )
+    return number
+
+
+@overload
+def read_text(
+    settings: Mapping[str, Any], name: str, *, optional: Literal[True] = True
+) -> str | None: ...
+@overload
+def read_text(settings: Mapping[str, Any], name: str, *, optional: Literal[False]) -> str: ...
+def read_text(settings: Mapping[str, Any], name: str, *, optional: bool = True) -> str | None:
+    """The setting *name*, a non-empty string, or None when *optional* (the default).
+
+    A wrong value of a secret setting (see :func:`is_secret`) is shown as ``***``.
+
+    :raises TypeError: ``NAME must be a non-empty string or None, got 42``.
+    """
+    value = settings[name]
+    if (value is None and optional) or (isinstance(value, str) and value):
+        return value
+    shown = MASK if is_secret(name) and value is not None else repr(value)
+    raise TypeError(f"{name} must be a non-empty string{_OR_NONE[optional]}, got {shown}")
+
+
+def check_server_url(
+    name: str,
+    url: str,
+    *,
+    schemes: Collection[str],
+    form: str,
+    socket_schemes: Collection[str] = (),
+    also: Callable[[SplitResult], str | None] | None = None,
+    mask: Callable[[str], str] = mask_url,
+) -> str:
+    """Return *url* if it names a server Doozer can connect to; else one masked line.
+
+    It must parse, have one of *schemes*, and name a host with a port other
+    than 0, or, for one of *socket_schemes* (``unix``), a socket's path.
+    *also* may add a check of its own (a few words, or None when fine).
+
+    :param form: how such a URL is written, shown in the error as the fix.
+    :param mask: hides the URL's secrets (default :func:`mask_url`).
+    :raises ValueError: ``NAME 'redis://u:***@h:x' is not usable: <why>; use <form>``.
+    """
+    problem = _server_url_problem(url, schemes, socket_schemes, mask)
+    if problem is None and also is not None:
+        problem = also(urlsplit(url))
+    if problem:
+        raise ValueError(f"{name} {mask(url)!r} is not usable: {problem}; use {form}")
+    return url
+
+
+_OR_NONE = {False: "", True: " or None"}
+
+
+def _as_number(
+    value: object, kind: type[int] | type[float], parse_text: bool
+) -> int | float | None:
+    if isinstance(value, str) and parse_text:
+        try:
+            return kind(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if kind is int and not isinstance(value, int):
+        return None
+    return value
+
+
+def _server_url_problem(
+    url: str, schemes: Collection[str], socket_schemes: Collection[str], mask: Callable[[str], str]
+) -> str | None:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # a port that is not a number, a broken IPv6 host
+        return mask(str(exc).replace(url, mask(url)))
+    if parts.scheme not in schemes:
+        return f"the scheme must be one of {', '.join(s + '://' for s in schemes)}"
+    if parts.scheme in socket_schemes:
+        return None if parts.path else f"a {parts.scheme}:// URL needs the socket's path"
+    if not parts.hostname:
+        return "it names no host"
+    if port == 0:
+        return "port 0 is not a port"
+    return None

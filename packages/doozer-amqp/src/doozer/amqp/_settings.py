@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from doozer.config import mask_url
+from doozer.config import mask_url, read_seconds, read_text, read_whole_number
 
 DEFAULTS: Mapping[str, Any] = {
     "AMQP_URL": "amqp://guest:guest@localhost:5672/",
@@ -187,31 +187,12 @@ def resolve(settings: Mapping[str, Any]) -> Settings:
     :raises ValueError: a setting has a wrong value.
     """
 
-    def text(name: str, optional: bool = False) -> Any:
-        value = settings[name]
-        if (value is None and optional) or (isinstance(value, str) and value):
-            return value
-        raise TypeError(
-            f"{name} must be a non-empty string{' or None' if optional else ''}, got {value!r}"
-        )
-
-    def number(name: str, minimum: float) -> float:
-        value = settings[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
-            raise ValueError(f"{name} must be a number >= {minimum}, got {value!r}")
-        return float(value)
-
-    def whole(name: str, minimum: int, maximum: int) -> int:
-        value = settings[name]
-        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-            raise ValueError(
-                f"{name} must be a whole number from {minimum} to {maximum}, got {value!r}"
-            )
-        return value
+    def text(name: str) -> str | None:
+        return read_text(settings, name)
 
     url = check_url(settings["AMQP_URL"])
-    inbound_queue = text("AMQP_INBOUND_QUEUE", optional=True)
-    dead = text("AMQP_DEAD_LETTER_QUEUE", optional=True)
+    inbound_queue = text("AMQP_INBOUND_QUEUE")
+    dead = text("AMQP_DEAD_LETTER_QUEUE")
     if dead is None:
         dead = f"{inbound_queue}.dead" if inbound_queue else ""
     if dead and dead == inbound_queue:
@@ -237,16 +218,14 @@ def resolve(settings: Mapping[str, Any]) -> Settings:
             f"AMQP_EXCHANGE_TYPE must be one of {', '.join(EXCHANGE_TYPES)}, got {exchange_type!r}"
         )
 
-    prefetch = settings["AMQP_PREFETCH_COUNT"]
-    if prefetch is not None:
-        prefetch = whole("AMQP_PREFETCH_COUNT", 1, 65535)
+    prefetch = read_whole_number(settings, "AMQP_PREFETCH_COUNT", maximum=65535, optional=True)
 
     outbound_exchange = settings["AMQP_OUTBOUND_EXCHANGE"]
     if outbound_exchange is None:
         outbound_exchange = ""
     if not isinstance(outbound_exchange, str):
         raise TypeError(f"AMQP_OUTBOUND_EXCHANGE must be a string, got {outbound_exchange!r}")
-    outbound_queue = text("AMQP_OUTBOUND_QUEUE", optional=True)
+    outbound_queue = text("AMQP_OUTBOUND_QUEUE")
     if outbound_queue is not None and outbound_exchange and routing_key is None:
         raise ValueError(
             "AMQP_OUTBOUND_QUEUE is bound to AMQP_OUTBOUND_EXCHANGE with "
@@ -259,8 +238,8 @@ def resolve(settings: Mapping[str, Any]) -> Settings:
             f"AMQP_OUTBOUND_ROUTING_KEY to {outbound_queue!r}, or set AMQP_OUTBOUND_EXCHANGE"
         )
 
-    delay = number("AMQP_RECONNECT_DELAY", 0.01)
-    max_delay = number("AMQP_RECONNECT_MAX_DELAY", delay)
+    delay = read_seconds(settings, "AMQP_RECONNECT_DELAY", minimum=0.01)
+    max_delay = read_seconds(settings, "AMQP_RECONNECT_MAX_DELAY", minimum=delay)
 
     verify = settings["AMQP_TLS_VERIFY"]
     if not isinstance(verify, bool):
@@ -270,7 +249,7 @@ def resolve(settings: Mapping[str, Any]) -> Settings:
         url=url,
         inbound_queue=inbound_queue,
         inbound_queue_arguments=dict(arguments),
-        inbound_exchange=text("AMQP_INBOUND_EXCHANGE", optional=True),
+        inbound_exchange=text("AMQP_INBOUND_EXCHANGE"),
         inbound_routing_keys=tuple(keys),
         exchange_type=exchange_type,
         prefetch_count=prefetch,
@@ -280,13 +259,13 @@ def resolve(settings: Mapping[str, Any]) -> Settings:
         dead_letter_queue=dead,
         reconnect_delay=delay,
         reconnect_max_delay=max_delay,
-        connect_timeout=number("AMQP_CONNECT_TIMEOUT", 0),
-        heartbeat=whole("AMQP_HEARTBEAT", 0, 65535),
-        publish_timeout=number("AMQP_PUBLISH_TIMEOUT", 0.001),
-        ack_batch_size=whole("AMQP_ACK_BATCH_SIZE", 1, 65535),
-        ack_batch_interval=number("AMQP_ACK_BATCH_INTERVAL", 0),
+        connect_timeout=read_seconds(settings, "AMQP_CONNECT_TIMEOUT", minimum=0),
+        heartbeat=read_whole_number(settings, "AMQP_HEARTBEAT", minimum=0, maximum=65535),
+        publish_timeout=read_seconds(settings, "AMQP_PUBLISH_TIMEOUT", minimum=0.001),
+        ack_batch_size=read_whole_number(settings, "AMQP_ACK_BATCH_SIZE", minimum=1, maximum=65535),
+        ack_batch_interval=read_seconds(settings, "AMQP_ACK_BATCH_INTERVAL", minimum=0),
         tls_verify=verify,
-        tls_ca_file=text("AMQP_TLS_CA_FILE", optional=True),
-        tls_cert_file=text("AMQP_TLS_CERT_FILE", optional=True),
-        tls_key_file=text("AMQP_TLS_KEY_FILE", optional=True),
+        tls_ca_file=text("AMQP_TLS_CA_FILE"),
+        tls_cert_file=text("AMQP_TLS_CERT_FILE"),
+        tls_key_file=text("AMQP_TLS_KEY_FILE"),
     )

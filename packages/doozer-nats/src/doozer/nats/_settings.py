@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from doozer.config import MASK, mask_url
+from doozer.config import (
+    MASK,
+    check_server_url,
+    mask_url,
+    read_seconds,
+    read_text,
+    read_whole_number,
+)
 
 DEFAULTS: Mapping[str, Any] = {
     "NATS_URL": "nats://localhost:4222",
@@ -150,27 +157,8 @@ def check_servers(url: object) -> tuple[str, ...]:
         raise ValueError(f"NATS_URL must be a NATS URL like {URL_FORM}, got {url!r}")
     servers = tuple(part.strip() for part in url.split(",") if part.strip())
     for server in servers:
-        problem = _server_problem(server)
-        if problem:
-            raise ValueError(
-                f"NATS_URL {mask_servers(server)!r} is not usable: {problem}; use {URL_FORM}"
-            )
+        check_server_url("NATS_URL", server, schemes=SCHEMES, form=URL_FORM, mask=mask_servers)
     return servers
-
-
-def _server_problem(server: str) -> str | None:
-    try:
-        parts = urlsplit(server)
-        port = parts.port
-    except ValueError as exc:  # a port that is not a number, a broken IPv6 host
-        return mask_servers(str(exc).replace(server, mask_servers(server)))
-    if parts.scheme not in SCHEMES:
-        return f"the scheme must be one of {', '.join(s + '://' for s in SCHEMES)}"
-    if not parts.hostname:
-        return "it names no host"
-    if port == 0:
-        return "port 0 is not a port"
-    return None
 
 
 def subject_matches(pattern: str, subject: str) -> bool:
@@ -192,33 +180,13 @@ def resolve(settings: Mapping[str, Any]) -> Settings:
     """
 
     def text(name: str) -> str | None:
-        value = settings[name]
-        if value is None or (isinstance(value, str) and value):
-            return value
-        shown = MASK if name in ("NATS_TOKEN", "NATS_PASSWORD") else repr(value)
-        raise TypeError(f"{name} must be a non-empty string or None, got {shown}")
+        return read_text(settings, name)
 
     def name_without_dots(name: str) -> str | None:
         value = text(name)
         if value is not None and re.search(r"[.\s*>/\\]", value):
             raise ValueError(
                 f"{name} {value!r} is not a JetStream name: no dots, spaces, '*', '>' or slashes"
-            )
-        return value
-
-    def number(name: str, minimum: float) -> float:
-        value = settings[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
-            raise ValueError(f"{name} must be a number of seconds >= {minimum}, got {value!r}")
-        return float(value)
-
-    def whole(name: str, optional: bool = False) -> Any:
-        value = settings[name]
-        if value is None and optional:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(
-                f"{name} must be a whole number >= 1{' or None' if optional else ''}, got {value!r}"
             )
         return value
 
@@ -262,11 +230,11 @@ def resolve(settings: Mapping[str, Any]) -> Settings:
         outbound_subject=text("NATS_OUTBOUND_SUBJECT"),
         dead_letter_subject=dead,
         dead_letter_stream=name_without_dots("NATS_DEAD_LETTER_STREAM"),
-        ack_wait=number("NATS_ACK_WAIT", 0.5),
-        max_deliver=whole("NATS_MAX_DELIVER"),
-        batch=whole("NATS_BATCH", optional=True),
-        connect_timeout=number("NATS_CONNECT_TIMEOUT", 0),
-        reconnect_delay=number("NATS_RECONNECT_DELAY", 0.01),
+        ack_wait=read_seconds(settings, "NATS_ACK_WAIT", minimum=0.5),
+        max_deliver=read_whole_number(settings, "NATS_MAX_DELIVER"),
+        batch=read_whole_number(settings, "NATS_BATCH", optional=True),
+        connect_timeout=read_seconds(settings, "NATS_CONNECT_TIMEOUT"),
+        reconnect_delay=read_seconds(settings, "NATS_RECONNECT_DELAY", minimum=0.01),
         creds=path("NATS_CREDS"),
         token=text("NATS_TOKEN"),
         user=user,

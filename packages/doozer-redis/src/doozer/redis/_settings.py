@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult
 
-from doozer.config import mask_url
+from doozer.config import check_server_url, read_seconds, read_text, read_whole_number
 
 DEFAULTS: Mapping[str, Any] = {
     "REDIS_URL": "redis://localhost:6379/0",
@@ -97,27 +97,18 @@ def check_url(url: object) -> str:
     """Return *url* if it is a Redis URL; raise one line naming it (masked) otherwise."""
     if not isinstance(url, str) or not url:
         raise ValueError(f"REDIS_URL must be a Redis URL like {URL_FORM}, got {url!r}")
-    problem = _url_problem(url)
-    if problem:
-        raise ValueError(f"REDIS_URL {mask_url(url)!r} is not usable: {problem}; use {URL_FORM}")
-    return url
+    return check_server_url(
+        "REDIS_URL",
+        url,
+        schemes=SCHEMES,
+        form=URL_FORM,
+        socket_schemes=("unix",),
+        also=_database_problem,
+    )
 
 
-def _url_problem(url: str) -> str | None:
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:  # a port that is not a number, a broken IPv6 host
-        return str(exc).replace(url, mask_url(url))
-    if parts.scheme not in SCHEMES:
-        return f"the scheme must be one of {', '.join(s + '://' for s in SCHEMES)}"
-    if parts.scheme == "unix":
-        return None if parts.path else "a unix:// URL needs the socket's path"
-    if not parts.hostname:
-        return "it names no host"
-    if port == 0:
-        return "port 0 is not a port"
-    db = parts.path.strip("/")
+def _database_problem(parts: SplitResult) -> str | None:
+    db = "" if parts.scheme == "unix" else parts.path.strip("/")
     if db and not db.isdigit():
         return f"the database must be a number, got {db!r}"
     return None
@@ -131,32 +122,13 @@ def resolve(settings: Mapping[str, Any]) -> Settings:
     """
 
     def text(name: str) -> str | None:
-        value = settings[name]
-        if value is None or (isinstance(value, str) and value):
-            return value
-        raise TypeError(f"{name} must be a non-empty string or None, got {value!r}")
-
-    def number(name: str, minimum: float) -> float:
-        value = settings[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
-            raise ValueError(f"{name} must be a number of seconds >= {minimum}, got {value!r}")
-        return float(value)
-
-    def whole(name: str, optional: bool = False) -> Any:
-        value = settings[name]
-        if value is None and optional:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(
-                f"{name} must be a whole number >= 1{' or None' if optional else ''}, got {value!r}"
-            )
-        return value
+        return read_text(settings, name)
 
     inbound = text("REDIS_INBOUND_STREAM")
     dead = text("REDIS_DEAD_LETTER_STREAM")
     if dead is not None and dead == inbound:
         raise ValueError("REDIS_DEAD_LETTER_STREAM must differ from REDIS_INBOUND_STREAM")
-    delay = number("REDIS_RECONNECT_DELAY", 0.01)
+    delay = read_seconds(settings, "REDIS_RECONNECT_DELAY", minimum=0.01)
     return Settings(
         url=check_url(settings["REDIS_URL"]),
         inbound_stream=inbound,
@@ -164,11 +136,11 @@ def resolve(settings: Mapping[str, Any]) -> Settings:
         consumer=text("REDIS_CONSUMER"),
         outbound_stream=text("REDIS_OUTBOUND_STREAM"),
         dead_letter_stream=dead,
-        max_deliveries=whole("REDIS_MAX_DELIVERIES"),
-        claim_idle=number("REDIS_CLAIM_IDLE", 0.01),
-        batch=whole("REDIS_BATCH", optional=True),
-        maxlen=whole("REDIS_MAXLEN", optional=True),
-        connect_timeout=number("REDIS_CONNECT_TIMEOUT", 0),
+        max_deliveries=read_whole_number(settings, "REDIS_MAX_DELIVERIES"),
+        claim_idle=read_seconds(settings, "REDIS_CLAIM_IDLE", minimum=0.01),
+        batch=read_whole_number(settings, "REDIS_BATCH", optional=True),
+        maxlen=read_whole_number(settings, "REDIS_MAXLEN", optional=True),
+        connect_timeout=read_seconds(settings, "REDIS_CONNECT_TIMEOUT"),
         reconnect_delay=delay,
-        reconnect_max_delay=number("REDIS_RECONNECT_MAX_DELAY", delay),
+        reconnect_max_delay=read_seconds(settings, "REDIS_RECONNECT_MAX_DELAY", minimum=delay),
     )

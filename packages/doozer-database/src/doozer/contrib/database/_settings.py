@@ -11,7 +11,7 @@ from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import QueuePool
 
-from doozer.config import mask_url
+from doozer.config import mask_url, read_seconds, read_whole_number
 
 __all__ = ["DEFAULTS", "DOCS", "Settings", "check_url", "resolve"]
 
@@ -120,23 +120,11 @@ def resolve(settings: Mapping[str, Any]) -> Settings:
     :raises ValueError: a setting has a wrong value.
     """
 
-    def number(name: str, minimum: float) -> float:
-        value = settings[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
-            raise ValueError(f"{name} must be a number of seconds >= {minimum}, got {value!r}")
-        return float(value)
-
     url = check_url(settings["DATABASE_URL"])
     echo = settings["DATABASE_ECHO"]
     if not isinstance(echo, bool) and echo != "debug":
         raise TypeError(f"DATABASE_ECHO must be True, False or 'debug', got {echo!r}")
-    pool_size = settings["DATABASE_POOL_SIZE"]
-    if pool_size is not None and (
-        isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1
-    ):
-        raise ValueError(
-            f"DATABASE_POOL_SIZE must be a whole number >= 1, or None, got {pool_size!r}"
-        )
+    pool_size = read_whole_number(settings, "DATABASE_POOL_SIZE", optional=True)
     migrations = settings["DATABASE_MIGRATIONS"]
     if not isinstance(migrations, str) or not migrations:
         raise TypeError(
@@ -146,9 +134,9 @@ def resolve(settings: Mapping[str, Any]) -> Settings:
         url=url,
         echo=echo,
         pool_size=pool_size,
-        pool_timeout=number("DATABASE_POOL_TIMEOUT", 0),
+        pool_timeout=read_seconds(settings, "DATABASE_POOL_TIMEOUT"),
         migrations=migrations,
-        connect_timeout=number("DATABASE_CONNECT_TIMEOUT", 0),
+        connect_timeout=read_seconds(settings, "DATABASE_CONNECT_TIMEOUT"),
         queue_pool=issubclass(
             cast("type[DefaultDialect]", url.get_dialect()).get_pool_class(url), QueuePool
         ),

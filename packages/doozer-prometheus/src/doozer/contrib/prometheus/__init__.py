@@ -35,7 +35,6 @@ each has its own metrics and probes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import math
 import os
@@ -47,6 +46,7 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from doozer import Application, Extension
+from doozer.config import read_seconds, read_text
 
 from .__about__ import __version__
 from ._health import Health
@@ -141,15 +141,14 @@ class Prometheus(Extension):
     def read_settings(self, app: Application) -> None:
         """Check the ``PROMETHEUS_*`` settings (see :attr:`SETTINGS_DOCS`)."""
         settings = app.settings
-        self._host = _host(settings["PROMETHEUS_HOST"])
+        self._host = read_text(settings, "PROMETHEUS_HOST", optional=False)
         self._port = _port(settings["PROMETHEUS_PORT"])
-        liveness = _seconds("PROMETHEUS_LIVENESS_TIMEOUT", settings["PROMETHEUS_LIVENESS_TIMEOUT"])
-        if liveness is None:
-            raise ValueError(
-                "PROMETHEUS_LIVENESS_TIMEOUT must be a number of seconds > 0, not None"
-            )
-        self._liveness = liveness
-        self._stall = _seconds("PROMETHEUS_STALL_TIMEOUT", settings["PROMETHEUS_STALL_TIMEOUT"])
+        self._liveness = read_seconds(
+            settings, "PROMETHEUS_LIVENESS_TIMEOUT", exclusive=True, parse_text=True
+        )
+        self._stall = read_seconds(
+            settings, "PROMETHEUS_STALL_TIMEOUT", exclusive=True, optional=True, parse_text=True
+        )
         self._buckets = _buckets(settings["PROMETHEUS_BUCKETS"])
 
     def init_app(self, app: Application) -> None:
@@ -226,34 +225,12 @@ def _process_index() -> int:
     return index
 
 
-def _host(value: object) -> str:
-    if not isinstance(value, str) or not value:
-        raise TypeError(f"PROMETHEUS_HOST must be an address (a str), got {value!r}")
-    return value
-
-
 def _port(value: object) -> int:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)  # from the environment
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
         raise ValueError(f"PROMETHEUS_PORT must be a port number from 0 to 65535, got {value!r}")
     return value
-
-
-def _seconds(name: str, value: object) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            value = float(value)  # from the environment
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(f"{name} must be a number of seconds > 0, got {value!r}")
-    return float(value)
 
 
 def _buckets(value: object) -> Sequence[float]:
