@@ -12,6 +12,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 from aio_pika.exceptions import ChannelInvalidStateError
 
+from doozer.backoff import Backoff
 from doozer.config import mask_url
 
 from ._connect import ConnectFailedError, ConnectOptions, connect
@@ -87,16 +88,15 @@ class Link:
         self.reconnects = 0
         self.state = "connecting"
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.connect_timeout
-        delay, attempt = self.min_delay, 1
+        backoff = Backoff(self.min_delay, self.max_delay, self.connect_timeout)
         while True:
-            remaining = deadline - loop.time()
             try:
-                await self._connect(min(ATTEMPT_TIMEOUT, max(remaining, 0.1)))
+                await self._connect(min(ATTEMPT_TIMEOUT, max(backoff.left, 0.1)))
                 break
             except ConnectFailedError as failure:
-                remaining = deadline - loop.time()
-                if not failure.retry or remaining <= 0:
+                attempt = backoff.attempt
+                wait = backoff.next_wait() if failure.retry else None
+                if wait is None:
                     self.state = f"cannot connect: {failure}"
                     self._give_up(failure, attempt)
                 self.state = f"connecting: {failure}"
@@ -106,10 +106,9 @@ class Link:
                     self.options.safe_url,
                     attempt,
                     failure,
-                    min(delay, remaining),
+                    wait,
                 )
-                await asyncio.sleep(min(delay, remaining))
-                delay, attempt = min(delay * 2, self.max_delay), attempt + 1
+                await backoff.sleep(wait)
         self.logger.info("Connected to the AMQP broker at %s", self.options.safe_url)
         self._supervisor = loop.create_task(self._supervise())
 
@@ -187,14 +186,15 @@ class Link:
             if old is not None and not old.is_closed:
                 with contextlib.suppress(Exception):
                     await old.close()
-            delay = self.min_delay
-            attempt = 1
+            backoff = Backoff(self.min_delay, self.max_delay)
             lost = self.state
             while True:
                 try:
                     await self._connect()
                 except Exception as exc:
+                    attempt = backoff.attempt
                     self.state = f"{lost}; attempt {attempt} to reconnect failed: {_one_line(exc)}"
+                    delay = backoff.next_delay()
                     self.logger.warning(
                         "Reconnecting to %s failed (attempt %d: %s); next attempt in %.1f s",
                         self.options.safe_url,
@@ -202,15 +202,13 @@ class Link:
                         exc,
                         delay,
                     )
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, self.max_delay)
-                    attempt += 1
+                    await backoff.sleep(delay)
                 else:
                     self.reconnects += 1
                     self.logger.warning(
                         "Reconnected to %s (attempt %d); consuming again",
                         self.options.safe_url,
-                        attempt,
+                        backoff.attempt,
                     )
                     break
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from doozer.backoff import Backoff
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
@@ -29,6 +30,8 @@ __all__ = ["Connection"]
 ATTEMPT_TIMEOUT = 2.0
 PING_INTERVAL = 5
 MAX_PINGS = 2
+#: The longest wait between two tries of the first connection, in seconds.
+MAX_CONNECT_DELAY = 5.0
 
 Listener = Callable[[], Awaitable[None]]
 
@@ -133,14 +136,13 @@ class Connection:
         settings = self.settings
         self._closing = False
         self.reconnects = 0
-        deadline = time.monotonic() + settings.connect_timeout
-        delay = settings.reconnect_delay
+        backoff = Backoff(settings.reconnect_delay, MAX_CONNECT_DELAY, settings.connect_timeout)
         while True:
             self.state = "connecting"
             client = Client()
             # nats-py retries the first connection forever with unlimited
             # reconnection attempts: bound each try here.
-            budget = max(min(deadline - time.monotonic(), ATTEMPT_TIMEOUT * 2), ATTEMPT_TIMEOUT)
+            budget = max(min(backoff.left, ATTEMPT_TIMEOUT * 2), ATTEMPT_TIMEOUT)
             try:
                 await asyncio.wait_for(client.connect(**self._options()), budget)
                 self._client = client
@@ -151,23 +153,21 @@ class Connection:
                 if isinstance(exc, asyncio.TimeoutError) and self._first_error is None:
                     exc = TimeoutError(f"no answer within {budget:g} s")
                 cause = self._cause(exc)
-                left = deadline - time.monotonic()
-                if left <= 0:
+                wait = backoff.next_wait()
+                if wait is None:
                     self.state = f"cannot connect: {cause}"
                     raise ConnectionError(
                         f"cannot connect to NATS at {self.where} (tried for "
                         f"{settings.connect_timeout:g} s; NATS_CONNECT_TIMEOUT): {cause}; "
                         "check NATS_URL, the credentials, and that the server is running"
                     ) from None
-                wait = min(delay, left)
                 self.logger.warning(
                     "Cannot connect to NATS at %s (%s); trying again in %.1f s",
                     self.where,
                     cause,
                     wait,
                 )
-                await asyncio.sleep(wait)
-                delay = min(delay * 2, 5.0)
+                await backoff.sleep(wait)
         self._js = self._client.jetstream()
         self.state = "connected"
         self.logger.info("Connected to NATS at %s", self.where)

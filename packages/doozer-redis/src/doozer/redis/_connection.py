@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from doozer.backoff import Backoff
 from doozer.config import mask_url
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -126,16 +127,15 @@ class Connection:
         self._closed.clear()
         if self._client is None:
             self._client = self._new_client()
-        deadline = time.monotonic() + self.connect_timeout
-        delay = self.min_delay
+        backoff = Backoff(self.min_delay, self.max_delay, self.connect_timeout)
         while True:
             try:
                 await self._client.ping()
             except _MAYBE_LOST as exc:
                 if not is_lost(exc):
                     raise
-                left = deadline - time.monotonic()
-                if left <= 0:
+                wait = backoff.next_wait()
+                if wait is None:
                     raise ConnectionError(
                         f"cannot connect to Redis at {self.where} "
                         f"(tried for {self.connect_timeout:g} s; REDIS_CONNECT_TIMEOUT): "
@@ -145,10 +145,9 @@ class Connection:
                     "Cannot connect to Redis at %s (%s); trying again in %.1f s",
                     self.where,
                     _summary(exc),
-                    min(delay, left),
+                    wait,
                 )
-                await asyncio.sleep(min(delay, left))
-                delay = min(delay * 2, self.max_delay)
+                await backoff.sleep(wait)
             else:
                 break
         self.logger.info("Connected to Redis at %s", self.where)
@@ -169,7 +168,7 @@ class Connection:
 
         :param what: what the command does, for the logs.
         """
-        delay = self.min_delay
+        backoff = Backoff(self.min_delay, self.max_delay)
         while True:
             if self.closed:
                 raise ClosedError(f"the Redis connection to {self.where} is closed")
@@ -180,9 +179,9 @@ class Connection:
                     raise
                 if self.closed:
                     raise ClosedError(f"the Redis connection to {self.where} is closed") from exc
+                delay = backoff.next_delay()
                 self._log_lost(exc, what, delay)
                 await self._pause(delay)
-                delay = min(delay * 2, self.max_delay)
                 continue
             if self._lost_since is not None:
                 self.logger.warning(

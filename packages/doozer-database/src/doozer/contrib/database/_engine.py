@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from doozer.backoff import Backoff
 from doozer.config import mask_url
 
 from ._settings import Settings
@@ -62,19 +62,18 @@ async def connect(engine: AsyncEngine, settings: Settings, logger: logging.Logge
         up or at once when the server refuses for good (unknown database or role).
     """
     where = settings.safe_url
-    deadline = time.monotonic() + settings.connect_timeout
-    delay = MIN_DELAY
+    backoff = Backoff(MIN_DELAY, MAX_DELAY, settings.connect_timeout)
     while True:
         try:
             async with engine.connect():
                 break
         except Exception as exc:
-            left = deadline - time.monotonic()
             if not unreachable(exc):
                 raise ConnectionError(
                     f"cannot connect to the database at {where}: {summary(exc)}; check DATABASE_URL"
                 ) from None
-            if left <= 0:
+            wait = backoff.next_wait()
+            if wait is None:
                 raise ConnectionError(
                     f"cannot connect to the database at {where} (tried for "
                     f"{settings.connect_timeout:g} s; DATABASE_CONNECT_TIMEOUT): {summary(exc)}; "
@@ -84,8 +83,7 @@ async def connect(engine: AsyncEngine, settings: Settings, logger: logging.Logge
                 "Cannot connect to the database at %s (%s); trying again in %.1f s",
                 where,
                 summary(exc),
-                min(delay, left),
+                wait,
             )
-            await asyncio.sleep(min(delay, left))
-            delay = min(delay * 2, MAX_DELAY)
+            await backoff.sleep(wait)
     logger.info("Connected to the database at %s", where)
