@@ -15,10 +15,9 @@ import pytest
 
 from doozer import Application
 from doozer.amqp import AMQP, Message
-from tests.support.faults import FaultProxy, HungPeer
+from tests.support.faults import FaultProxy, HungPeer, NotABroker
 from tests.support.processes import Process
 
-from .peers import NotABroker
 from .support import Broker, run_app, stop_soon
 from .test_processes import ROOT, processed, start, wait_until
 

@@ -25,11 +25,13 @@ import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal, TypeVar
 
-__all__ = ["FaultProxy", "HungPeer"]
+__all__ = ["FaultProxy", "HungPeer", "NotABroker", "Peer"]
 
 _CHUNK = 65536
+
+P = TypeVar("P", bound="Peer")
 
 
 class FaultProxy:
@@ -185,11 +187,10 @@ class FaultProxy:
                     writer.write_eof()
 
 
-class HungPeer:
-    """A server that accepts TCP connections and never says a word.
+class Peer:
+    """A TCP server on 127.0.0.1, in a thread, that does what :meth:`answer` says with each client.
 
-    For "the broker accepts and never answers" cases (a firewall, a wrong
-    port, a hung broker): ``with HungPeer() as peer: connect to peer.port``.
+    Use it as a context manager: ``with Peer() as peer: connect to peer.port``.
     """
 
     def __init__(self) -> None:
@@ -198,20 +199,23 @@ class HungPeer:
         self._socket.listen(16)
         #: The port it listens on.
         self.port: int = self._socket.getsockname()[1]
-        self._held: list[socket.socket] = []
         self._running = True
-        self._thread = threading.Thread(target=self._hold, daemon=True)
+        self._thread = threading.Thread(target=self._accept, daemon=True)
 
-    def _hold(self) -> None:
+    def answer(self, connection: socket.socket) -> None:
+        """Deal with one accepted connection (in the peer's thread); closes it by default."""
+        connection.close()
+
+    def _accept(self) -> None:
         self._socket.settimeout(0.2)
         while self._running:
             try:
                 connection, _ = self._socket.accept()
             except (TimeoutError, OSError):
                 continue
-            self._held.append(connection)
+            self.answer(connection)
 
-    def __enter__(self) -> HungPeer:
+    def __enter__(self: P) -> P:
         self._thread.start()
         return self
 
@@ -223,9 +227,53 @@ class HungPeer:
     ) -> None:
         self._running = False
         self._thread.join(5)
+        self._socket.close()
+
+
+class HungPeer(Peer):
+    """A server that accepts TCP connections and never says a word.
+
+    For "the broker accepts and never answers" cases (a firewall, a wrong
+    port, a hung broker): ``with HungPeer() as peer: connect to peer.port``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._held: list[socket.socket] = []
+
+    def answer(self, connection: socket.socket) -> None:
+        self._held.append(connection)
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        super().__exit__(kind, value, traceback)
         for connection in self._held:
             connection.close()
-        self._socket.close()
+
+
+class NotABroker(Peer):
+    """A server that closes each connection at once, or answers it HTTP.
+
+    :param behaviour: ``"close"``: close before saying anything (as a dying
+        broker or a proxy with no backend does); ``"http"``: answer a few
+        bytes of HTTP (a wrong port).
+    """
+
+    def __init__(self, behaviour: Literal["close", "http"]) -> None:
+        super().__init__()
+        self.behaviour = behaviour
+
+    def answer(self, connection: socket.socket) -> None:
+        with connection:
+            if self.behaviour == "http":
+                connection.settimeout(2)
+                with contextlib.suppress(OSError):
+                    connection.recv(64)
+                    connection.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
 
 
 def _reset(writer: asyncio.StreamWriter) -> None:
