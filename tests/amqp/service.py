@@ -21,11 +21,10 @@ from doozer import Application
 from doozer.amqp import AMQP, Message
 from doozer.contrib.retry import Retry, RetryableException
 from tests.amqp.support import close_connections
+from tests.support.service import CONNECT_TIMEOUT, DELAY, announce_consuming, record
 
-DELAY = float(os.environ.get("DOOZER_TEST_DELAY", "0"))
 CLOSE_AT = os.environ.get("DOOZER_TEST_CLOSE_AT", "").encode()
 RETRY_DELAY = os.environ.get("DOOZER_TEST_RETRY_DELAY", "")
-OUTPUT = os.open(os.environ["DOOZER_TEST_OUTPUT"], os.O_WRONLY | os.O_CREAT | os.O_APPEND)
 
 
 async def process(app: Application, message: Message) -> None:
@@ -39,7 +38,7 @@ async def process(app: Application, message: Message) -> None:
     if RETRY_DELAY and message.attempt == 1:
         print(f"retrying {message.body.decode()}", flush=True)
         raise RetryableException("the first attempt always fails")
-    os.write(OUTPUT, f"{message.body.decode()} {int(message.redelivered)}\n".encode())
+    record(f"{message.body.decode()} {int(message.redelivered)}")
 
 
 app = Application(
@@ -49,7 +48,7 @@ app = Application(
         "AMQP_INBOUND_QUEUE": os.environ["DOOZER_TEST_QUEUE"],
         "AMQP_PREFETCH_COUNT": int(os.environ.get("DOOZER_TEST_PREFETCH", "4")),
         "AMQP_RECONNECT_DELAY": 0.1,
-        "AMQP_CONNECT_TIMEOUT": float(os.environ.get("DOOZER_TEST_CONNECT_TIMEOUT", "30")),
+        "AMQP_CONNECT_TIMEOUT": CONNECT_TIMEOUT,
         "AMQP_TLS_CA_FILE": os.environ.get("DOOZER_TEST_TLS_CA_FILE") or None,
     },
     callback=process,
@@ -58,8 +57,4 @@ amqp = AMQP(app)
 app.consumer = amqp.consumer()
 if RETRY_DELAY:
     Retry(app, delay=float(RETRY_DELAY))
-
-
-@app.startup
-async def announce(app: Application) -> None:
-    print("consuming", flush=True)
+announce_consuming(app)

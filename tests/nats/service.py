@@ -15,21 +15,19 @@ import os
 
 from doozer import Application
 from doozer.nats import JetStream, Message
+from tests.support.service import CONNECT_TIMEOUT, CRASH_ON, DELAY, announce_consuming, record
 
-DELAY = float(os.environ.get("DOOZER_TEST_DELAY", "0"))
-CRASH_ON = os.environ.get("DOOZER_TEST_CRASH_ON", "").encode()
-OUTPUT = os.open(os.environ["DOOZER_TEST_OUTPUT"], os.O_WRONLY | os.O_CREAT | os.O_APPEND)
 STREAM = os.environ["DOOZER_TEST_STREAM"]
 
 
 async def process(app: Application, message: Message) -> None:
     body = message.body.decode()
-    os.write(OUTPUT, f"start {body}\n".encode())
+    record(f"start {body}")
     if CRASH_ON and message.body == CRASH_ON:
         os._exit(3)
     if DELAY:
         await asyncio.sleep(DELAY)
-    os.write(OUTPUT, f"done {body} {message.deliveries}\n".encode())
+    record(f"done {body} {message.deliveries}")
 
 
 app = Application(
@@ -43,14 +41,10 @@ app = Application(
         "NATS_ACK_WAIT": float(os.environ.get("DOOZER_TEST_ACK_WAIT", "30")),
         "NATS_MAX_DELIVER": int(os.environ.get("DOOZER_TEST_MAX_DELIVER", "5")),
         "NATS_RECONNECT_DELAY": 0.2,
-        "NATS_CONNECT_TIMEOUT": float(os.environ.get("DOOZER_TEST_CONNECT_TIMEOUT", "30")),
+        "NATS_CONNECT_TIMEOUT": CONNECT_TIMEOUT,
     },
     callback=process,
 )
 nats = JetStream(app)
 app.consumer = nats.consumer()
-
-
-@app.startup
-async def announce(app: Application) -> None:
-    print("consuming", flush=True)
+announce_consuming(app)

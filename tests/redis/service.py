@@ -15,20 +15,17 @@ import os
 
 from doozer import Application
 from doozer.redis import Message, RedisStreams
-
-DELAY = float(os.environ.get("DOOZER_TEST_DELAY", "0"))
-CRASH_ON = os.environ.get("DOOZER_TEST_CRASH_ON", "").encode()
-OUTPUT = os.open(os.environ["DOOZER_TEST_OUTPUT"], os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+from tests.support.service import CONNECT_TIMEOUT, CRASH_ON, DELAY, announce_consuming, record
 
 
 async def process(app: Application, message: Message) -> None:
     assert message.body is not None
     if CRASH_ON and message.body == CRASH_ON:
-        os.write(OUTPUT, f"{message.body.decode()} {message.deliveries}\n".encode())
+        record(f"{message.body.decode()} {message.deliveries}")
         os._exit(3)
     if DELAY:
         await asyncio.sleep(DELAY)
-    os.write(OUTPUT, f"{message.body.decode()} {message.deliveries}\n".encode())
+    record(f"{message.body.decode()} {message.deliveries}")
 
 
 app = Application(
@@ -40,14 +37,10 @@ app = Application(
         "REDIS_MAX_DELIVERIES": int(os.environ.get("DOOZER_TEST_MAX_DELIVERIES", "5")),
         "REDIS_RECONNECT_DELAY": 0.1,
         "REDIS_RECONNECT_MAX_DELAY": 1,
-        "REDIS_CONNECT_TIMEOUT": float(os.environ.get("DOOZER_TEST_CONNECT_TIMEOUT", "30")),
+        "REDIS_CONNECT_TIMEOUT": CONNECT_TIMEOUT,
     },
     callback=process,
 )
 redis = RedisStreams(app)
 app.consumer = redis.consumer()
-
-
-@app.startup
-async def announce(app: Application) -> None:
-    print("consuming", flush=True)
+announce_consuming(app)
