@@ -187,12 +187,9 @@ def resolve(settings: Mapping[str, Any]) -> Settings:
     :raises ValueError: a setting has a wrong value.
     """
 
-    def text(name: str) -> str | None:
-        return read_text(settings, name)
-
     url = check_url(settings["AMQP_URL"])
-    inbound_queue = text("AMQP_INBOUND_QUEUE")
-    dead = text("AMQP_DEAD_LETTER_QUEUE")
+    inbound_queue = read_text(settings, "AMQP_INBOUND_QUEUE")
+    dead = read_text(settings, "AMQP_DEAD_LETTER_QUEUE")
     if dead is None:
         dead = f"{inbound_queue}.dead" if inbound_queue else ""
     if dead and dead == inbound_queue:
@@ -225,7 +222,7 @@ def resolve(settings: Mapping[str, Any]) -> Settings:
         outbound_exchange = ""
     if not isinstance(outbound_exchange, str):
         raise TypeError(f"AMQP_OUTBOUND_EXCHANGE must be a string, got {outbound_exchange!r}")
-    outbound_queue = text("AMQP_OUTBOUND_QUEUE")
+    outbound_queue = read_text(settings, "AMQP_OUTBOUND_QUEUE")
     if outbound_queue is not None and outbound_exchange and routing_key is None:
         raise ValueError(
             "AMQP_OUTBOUND_QUEUE is bound to AMQP_OUTBOUND_EXCHANGE with "
@@ -249,7 +246,7 @@ def resolve(settings: Mapping[str, Any]) -> Settings:
         url=url,
         inbound_queue=inbound_queue,
         inbound_queue_arguments=dict(arguments),
-        inbound_exchange=text("AMQP_INBOUND_EXCHANGE"),
+        inbound_exchange=read_text(settings, "AMQP_INBOUND_EXCHANGE"),
         inbound_routing_keys=tuple(keys),
         exchange_type=exchange_type,
         prefetch_count=prefetch,
@@ -265,7 +262,7 @@ def resolve(settings: Mapping[str, Any]) -> Settings:
         ack_batch_size=read_whole_number(settings, "AMQP_ACK_BATCH_SIZE", minimum=1, maximum=65535),
         ack_batch_interval=read_seconds(settings, "AMQP_ACK_BATCH_INTERVAL", minimum=0),
         tls_verify=verify,
-        tls_ca_file=text("AMQP_TLS_CA_FILE"),
-        tls_cert_file=text("AMQP_TLS_CERT_FILE"),
-        tls_key_file=text("AMQP_TLS_KEY_FILE"),
+        tls_ca_file=read_text(settings, "AMQP_TLS_CA_FILE"),
+        tls_cert_file=read_text(settings, "AMQP_TLS_CERT_FILE"),
+        tls_key_file=read_text(settings, "AMQP_TLS_KEY_FILE"),
     )

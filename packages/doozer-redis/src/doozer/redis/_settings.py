@@ -121,20 +121,17 @@ def resolve(settings: Mapping[str, Any]) -> Settings:
     :raises ValueError: a setting has a wrong value.
     """
 
-    def text(name: str) -> str | None:
-        return read_text(settings, name)
-
-    inbound = text("REDIS_INBOUND_STREAM")
-    dead = text("REDIS_DEAD_LETTER_STREAM")
+    inbound = read_text(settings, "REDIS_INBOUND_STREAM")
+    dead = read_text(settings, "REDIS_DEAD_LETTER_STREAM")
     if dead is not None and dead == inbound:
         raise ValueError("REDIS_DEAD_LETTER_STREAM must differ from REDIS_INBOUND_STREAM")
     delay = read_seconds(settings, "REDIS_RECONNECT_DELAY", minimum=0.01)
     return Settings(
         url=check_url(settings["REDIS_URL"]),
         inbound_stream=inbound,
-        group=text("REDIS_GROUP"),
-        consumer=text("REDIS_CONSUMER"),
-        outbound_stream=text("REDIS_OUTBOUND_STREAM"),
+        group=read_text(settings, "REDIS_GROUP"),
+        consumer=read_text(settings, "REDIS_CONSUMER"),
+        outbound_stream=read_text(settings, "REDIS_OUTBOUND_STREAM"),
         dead_letter_stream=dead,
         max_deliveries=read_whole_number(settings, "REDIS_MAX_DELIVERIES"),
         claim_idle=read_seconds(settings, "REDIS_CLAIM_IDLE", minimum=0.01),
