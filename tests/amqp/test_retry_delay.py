@@ -62,7 +62,11 @@ def test_delays_hold_and_a_short_one_is_not_stuck_behind_a_long_one(broker: Brok
     assert attempts == {body: [1, 2] for body in delays}
     for body, delay in delays.items():
         waited = back_at[body] - failed_at[body]
-        assert abs(waited - delay) <= 0.1 * delay + 0.05, (body, delay, waited)
+        # Never early (the broker's TTL only fires once the delay passed; 10 ms
+        # for clock granularity). Late by at most 10 % + 50 ms on an idle machine
+        # (checked by hand); the bound asserted here leaves room for a loaded CI
+        # box: what matters is that no delay waits behind a longer one (below).
+        assert delay - 0.01 <= waited <= delay + 1.0, (body, delay, waited)
     order = sorted(back_at, key=back_at.__getitem__)
     assert order == [b"short", b"medium", b"long"]
     assert broker.counts(inbound) == (0, 0)
