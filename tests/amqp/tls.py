@@ -30,6 +30,10 @@ def make_authority(directory: Path, name: str) -> Authority:
     _openssl(
         "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
         "-subj", f"/CN={name}", "-keyout", str(key), "-out", str(cert),
+        # What Python 3.13's strict verification (VERIFY_X509_STRICT) asks of a CA.
+        "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        "-addext", "subjectKeyIdentifier=hash",
     )  # fmt: skip
     return Authority(cert, key)
 
@@ -44,7 +48,14 @@ def issue(authority: Authority, directory: Path, name: str, *, server: bool) -> 
     extensions = directory / f"{name}.ext"
     usage = "serverAuth" if server else "clientAuth"
     names = "subjectAltName=IP:127.0.0.1,DNS:localhost\n" if server else ""
-    extensions.write_text(f"{names}extendedKeyUsage={usage}\n")
+    extensions.write_text(
+        f"{names}extendedKeyUsage={usage}\n"
+        # ... and of a certificate it signs.
+        "basicConstraints=CA:FALSE\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\n"
+        "subjectKeyIdentifier=hash\n"
+        "authorityKeyIdentifier=keyid,issuer\n"
+    )
     _openssl(
         "x509", "-req", "-in", str(request), "-CA", str(authority.cert),
         "-CAkey", str(authority.key), "-CAcreateserial", "-days", "2",
