@@ -1,0 +1,46 @@
+"""Per-key ordering over a real broker: reading what the service wrote, and the check.
+
+The service is ``tests.support.ordering_service``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+
+def read(output: Path) -> list[tuple[str, str, int]]:
+    """The (event, key, sequence) lines the service wrote."""
+    if not output.exists():
+        return []
+    return [
+        (event, name, int(sequence))
+        for event, name, sequence in (line.split() for line in output.read_text().splitlines())
+    ]
+
+
+def disorder(lines: list[tuple[str, str, int]]) -> dict[str, list[str]]:
+    """Per key, what breaks "one at a time, in order" (an empty dict: all ordered)."""
+    problems: dict[str, list[str]] = defaultdict(list)
+    running: dict[str, int | None] = defaultdict(lambda: None)
+    expected: dict[str, int] = defaultdict(int)
+    for event, name, sequence in lines:
+        if event == "start":
+            if running[name] is not None:
+                problems[name].append(f"{sequence} started while {running[name]} ran")
+            if sequence != expected[name]:
+                problems[name].append(f"{sequence} started when {expected[name]} was next")
+            running[name] = sequence
+        else:
+            running[name] = None
+            expected[name] = sequence + 1
+    return {name: found for name, found in problems.items() if found}
+
+
+def most_at_once(lines: list[tuple[str, str, int]]) -> int:
+    """How many messages (of any keys) ran at the same time, at most."""
+    running = most = 0
+    for event, _, _ in lines:
+        running += 1 if event == "start" else -1
+        most = max(most, running)
+    return most
