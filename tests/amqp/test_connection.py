@@ -16,10 +16,10 @@ import pytest
 from doozer import Application
 from doozer.amqp import AMQP, Message
 from tests.support.faults import FaultProxy, HungPeer, NotABroker
-from tests.support.processes import Process
+from tests.support.processes import Process, wait_until
 
 from .support import Broker, run_app, stop_soon
-from .test_processes import ROOT, processed, start, wait_until
+from .test_processes import ROOT, processed, start
 
 PASSWORD = "guest"
 
@@ -131,7 +131,7 @@ def test_the_first_connection_is_retried_until_the_broker_is_there(
             assert service.returncode is None
             proxy.refuse(0)  # and now it is
             service.wait_for("consuming", timeout=20)
-            wait_until(lambda: len(processed(tmp_path / "out")) == 2, 10, "both messages")
+            wait_until(lambda: len(processed(tmp_path / "out")) == 2, "both messages", timeout=10)
             service.signal(signal.SIGTERM)
             assert service.finish(timeout=15) == 0
         finally:
@@ -158,7 +158,7 @@ def test_a_deleted_queue_is_declared_again_and_consumed(broker: Broker, tmp_path
     output = tmp_path / "out"
     service = start(broker, output, workers=2)
     try:
-        wait_until(lambda: len(processed(output)) == 1, 10, "the first message")
+        wait_until(lambda: len(processed(output)) == 1, "the first message", timeout=10)
 
         async def delete(channel: Any) -> None:
             await channel.queue_delete(broker.name())
@@ -167,7 +167,7 @@ def test_a_deleted_queue_is_declared_again_and_consumed(broker: Broker, tmp_path
         service.wait_for("The broker cancelled consuming from queue", timeout=10)
         service.wait_for("Consuming from queue", timeout=10)
         broker.publish(broker.name(), [b"2", b"3"])  # into the queue it declared again
-        wait_until(lambda: len(processed(output)) == 3, 10, "the messages after the delete")
+        wait_until(lambda: len(processed(output)) == 3, "the messages after the delete", timeout=10)
         service.signal(signal.SIGTERM)
         assert service.finish(timeout=15) == 0
     finally:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import signal
-import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.support.processes import Process
+from tests.support.processes import Process, wait_until, written_lines
 
 from .support import Broker
 
@@ -46,18 +44,8 @@ def start(
 
 def processed(output: Path) -> list[tuple[int, bool]]:
     """(body, redelivered) of each message a process finished, in order."""
-    if not output.exists():
-        return []
-    lines = output.read_text().splitlines()
+    lines = written_lines(output)
     return [(int(body), flag == "1") for body, flag in (line.split() for line in lines)]
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def test_sigterm_drains(broker: Broker, tmp_path: Path) -> None:
@@ -67,7 +55,7 @@ def test_sigterm_drains(broker: Broker, tmp_path: Path) -> None:
     output = tmp_path / "out"
     service = start(broker, output, workers=2, delay=0.3, prefetch=10)
     try:
-        wait_until(lambda: len(processed(output)) >= 2, 10, "two processed messages")
+        wait_until(lambda: len(processed(output)) >= 2, "two processed messages", timeout=10)
         service.signal(signal.SIGTERM)
         assert service.finish(timeout=15) == 0
     finally:
@@ -92,7 +80,7 @@ def test_sigkill_of_one_of_two_consumers(broker: Broker, tmp_path: Path) -> None
     victim = start(broker, victim_output, workers=4, prefetch=prefetch)
     survivor = start(broker, survivor_output, workers=4, prefetch=prefetch)
     try:
-        wait_until(lambda: len(processed(victim_output)) >= 1000, 60, "the victim to work")
+        wait_until(lambda: len(processed(victim_output)) >= 1000, "the victim to work", timeout=60)
         victim.signal(signal.SIGKILL)
         victim.finish(timeout=10)
 
@@ -100,7 +88,7 @@ def test_sigkill_of_one_of_two_consumers(broker: Broker, tmp_path: Path) -> None
             seen = {n for n, _ in processed(victim_output) + processed(survivor_output)}
             return len(seen) == total
 
-        wait_until(all_done, 120, "every message to be processed")
+        wait_until(all_done, "every message to be processed", timeout=120)
         survivor.signal(signal.SIGTERM)
         assert survivor.finish(timeout=15) == 0
     finally:
@@ -132,7 +120,9 @@ def test_three_processes_share_a_queue(broker: Broker, tmp_path: Path) -> None:
     total = 600
     try:
         broker.publish(broker.name(), [str(n).encode() for n in range(total)])
-        wait_until(lambda: sum(len(processed(o)) for o in outputs) >= total, 60, "all messages")
+        wait_until(
+            lambda: sum(len(processed(o)) for o in outputs) >= total, "all messages", timeout=60
+        )
         for service in services:
             service.signal(signal.SIGTERM)
         assert [service.finish(timeout=15) for service in services] == [0, 0, 0]
@@ -157,7 +147,8 @@ def test_reconnects_after_the_server_closes_the_connection(broker: Broker, tmp_p
         service.wait_for("closed 1 connection(s)", timeout=20)
         service.wait_for("Lost the AMQP connection", timeout=10)
         service.wait_for("Reconnected to", timeout=20)
-        wait_until(lambda: {n for n, _ in processed(output)} == set(range(total)), 30, "all")
+        everything = set(range(total))
+        wait_until(lambda: {n for n, _ in processed(output)} == everything, "all", timeout=30)
         service.signal(signal.SIGTERM)
         assert service.finish(timeout=15) == 0
     finally:

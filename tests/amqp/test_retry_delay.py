@@ -13,9 +13,10 @@ import pytest
 from doozer import Application
 from doozer.amqp import AMQP, Message
 from doozer.outcomes import RetryLater
+from tests.support.processes import wait_until
 
 from .support import Broker, run_app, stop_soon, unacknowledged
-from .test_processes import processed, start, wait_until
+from .test_processes import processed, start
 
 
 def delay_args(inbound: str, ms: int) -> dict[str, Any]:
@@ -106,21 +107,21 @@ def test_sigkill_during_the_delay_loses_nothing(broker: Broker, tmp_path: Path) 
     output = tmp_path / "out"
     victim = start(broker, output, workers=2, retry_delay=3.0)
     try:
-        wait_until(lambda: ready(broker, delay_queue) == total, 15, "the retries to wait")
+        wait_until(lambda: ready(broker, delay_queue) == total, "the retries to wait", timeout=15)
         # ... and the originals to be acknowledged (batched: within 50 ms), so
         # that what comes back is the retries only.
-        wait_until(lambda: unacknowledged(inbound) == 0, 15, "the acknowledgements")
+        wait_until(lambda: unacknowledged(inbound) == 0, "the acknowledgements", timeout=15)
         victim.signal(signal.SIGKILL)
         victim.finish(timeout=10)
     finally:
         victim.kill()
     assert processed(output) == []  # every first attempt failed
     # The delay runs out in the broker, with no consumer alive.
-    wait_until(lambda: broker.counts(inbound)[0] == total, 15, "the retries to come back")
+    wait_until(lambda: broker.counts(inbound)[0] == total, "the retries to come back", timeout=15)
     assert broker.counts(delay_queue)[0] == 0
     survivor = start(broker, output, workers=2, retry_delay=3.0)
     try:
-        wait_until(lambda: len(processed(output)) == total, 15, "the second attempts")
+        wait_until(lambda: len(processed(output)) == total, "the second attempts", timeout=15)
         survivor.signal(signal.SIGTERM)
         assert survivor.finish(timeout=15) == 0
     finally:

@@ -18,7 +18,7 @@ import aio_pika
 import pytest
 
 from tests.amqp.support import URL, Broker
-from tests.support.processes import Process, doozer, wait_until
+from tests.support.processes import Process, doozer, wait_until, written_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,9 +67,7 @@ def supervise(broker: Broker, output: Path, *options: str, prefetch: int = 8) ->
 
 def processed(output: Path) -> list[tuple[int, bool]]:
     """(body, redelivered) of each message a child finished, in order."""
-    if not output.exists():
-        return []
-    lines = output.read_text().splitlines()
+    lines = written_lines(output)
     return [(int(body), flag == "1") for body, flag in (line.split() for line in lines)]
 
 

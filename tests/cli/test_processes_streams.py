@@ -18,7 +18,7 @@ import pytest
 
 from tests.nats.support import Streams as NatsStreams
 from tests.redis.support import Streams as RedisStreams
-from tests.support.processes import Process, doozer, wait_until
+from tests.support.processes import Process, doozer, wait_until, written_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("DOOZER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -63,7 +63,7 @@ def kill_one_then_finish(supervisor: Process, progress: Path, all_done: Callable
 
 
 def _lines(path: Path) -> int:
-    return len(path.read_text().splitlines()) if path.exists() else 0
+    return len(written_lines(path))
 
 
 @pytest.mark.slow
@@ -81,7 +81,7 @@ def test_redis_streams(redis_streams: RedisStreams, tmp_path: Path) -> None:
     )
 
     def processed() -> set[str]:
-        return {line.split()[0] for line in output.read_text().splitlines()}
+        return {line.split()[0] for line in written_lines(output)}
 
     def all_done() -> bool:
         return len(processed()) == TOTAL and redis_streams.pending("redis-service") == 0
@@ -109,8 +109,7 @@ def test_nats_jetstream(nats_streams: NatsStreams, tmp_path: Path) -> None:
     )
 
     def processed() -> set[str]:
-        lines = output.read_text().splitlines()
-        return {line.split()[1] for line in lines if line.startswith("done ")}
+        return {line.split()[1] for line in written_lines(output) if line.startswith("done ")}
 
     async def settled() -> bool:
         info = await nats_streams.consumer()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.processes import Process, wait_until
+from tests.support.processes import Process, wait_until, written_lines
 
 from .support import Streams
 
@@ -34,9 +34,7 @@ def start(
 
 
 def lines(output: Path, kind: str) -> list[list[str]]:
-    if not output.exists():
-        return []
-    return [line.split()[1:] for line in output.read_text().splitlines() if line.startswith(kind)]
+    return [line.split()[1:] for line in written_lines(output) if line.startswith(kind)]
 
 
 def done(output: Path) -> set[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.faults import FaultProxy
-from tests.support.processes import Process, wait_until
+from tests.support.processes import Process, wait_until, written_lines
 
 from .support import Streams
 
@@ -42,11 +42,7 @@ def start(
 
 def processed(output: Path) -> list[tuple[str, int]]:
     """(body, deliveries) of each entry a process finished, in order."""
-    if not output.exists():
-        return []
-    return [
-        (body, int(n)) for body, n in (line.split() for line in output.read_text().splitlines())
-    ]
+    return [(body, int(n)) for body, n in (line.split() for line in written_lines(output))]
 
 
 def reached(output: Path, count: int) -> bool:

@@ -9,18 +9,16 @@ import signal
 from collections import defaultdict
 from pathlib import Path
 
-from .processes import Process, wait_until
+from .processes import Process, wait_until, written_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def read(output: Path) -> list[tuple[str, str, int]]:
     """The (event, key, sequence) lines the service wrote."""
-    if not output.exists():
-        return []
     return [
         (event, name, int(sequence))
-        for event, name, sequence in (line.split() for line in output.read_text().splitlines())
+        for event, name, sequence in (line.split() for line in written_lines(output))
     ]
 
 

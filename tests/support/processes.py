@@ -188,6 +188,18 @@ def alive(pid: int) -> bool:
         return True
 
 
+def written_lines(path: Path) -> list[str]:
+    """The complete lines a running process has written to *path* so far.
+
+    A process may be caught half-way through a line; that unfinished tail is left
+    for the next read rather than parsed as a short line.
+    """
+    if not path.exists():
+        return []
+    text = path.read_text()
+    return text[: text.rfind("\n") + 1].splitlines()
+
+
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
     """Poll *condition* until it holds; fail naming *what* after *timeout* seconds."""
     deadline = time.monotonic() + timeout
