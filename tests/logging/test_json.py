@@ -13,6 +13,7 @@ import structlog
 from doozer import Application
 from doozer.contrib.logging import Logging, context_of
 from doozer.contrib.otel import OpenTelemetry
+from doozer.outcomes import Outcome
 from doozer.testing import MemoryQueue, run_until_drained
 
 from ..otel.support import Described, DescribedQueue, Telemetry
@@ -80,6 +81,32 @@ def test_every_record_is_one_json_object_with_the_message_context_and_trace_ids(
     for record in (started, stopped):
         assert record["logger"] == "logged"
         assert "message_id" not in record  # nothing of a message leaks out of it
+
+
+def test_records_of_the_settlement_carry_the_message_but_not_its_ended_span(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    telemetry = Telemetry()
+
+    async def callback(app: Application, message: Any) -> None:
+        pass
+
+    app = Application("settled", {"LOG_FORMAT": "json"}, callback=callback)
+    OpenTelemetry(
+        app, tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider
+    )
+    Logging(app)
+
+    @app.message_outcome
+    async def report(app: Application, message: Any, outcome: Outcome) -> None:
+        structlog.get_logger("outcomes").info("settled", outcome=outcome.name)
+
+    run_until_drained(app, DescribedQueue([b"one"]))
+    telemetry.shutdown()
+    (record,) = [r for r in lines(capsys.readouterr().out) if r["event"] == "settled"]
+    assert record["message_id"] == "m-0"
+    assert record["destination"] == "orders"
+    assert "trace_id" not in record  # the message's span ended when it was processed
 
 
 def test_the_console_format_goes_to_stderr(capsys: pytest.CaptureFixture[str]) -> None:

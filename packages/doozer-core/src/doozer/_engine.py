@@ -23,11 +23,12 @@ from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from typing import TYPE_CHECKING, Any
 
 from ._calls import LaterCalls
+from ._current import CURRENT
 from ._ordering import STOP, KeyedLine, work_in_order
 from ._registry import describe
 from .exceptions import Abort
 from .outcomes import SUCCEEDED, Aborted, Failed, Outcome, Unfinished
-from .types import _settles
+from .types import is_delivery_type
 
 if TYPE_CHECKING:
     from .base import Application
@@ -333,13 +334,19 @@ class Engine:
         queue = self._queue
         get, get_nowait, empty = queue.get, queue.get_nowait, queue.empty
         clock = time.perf_counter if self._observers else None
+        current = CURRENT.set
         while True:
             # get_nowait() when a message is waiting is what get() does then
             # (no suspension either way), minus a coroutine object per message.
-            original = await get() if empty() else get_nowait()
+            if empty():
+                current(None)  # idle: no message is current, none is kept alive
+                original = await get()
+            else:
+                original = get_nowait()
             if original is _STOP:
                 self._workers_done += 1
                 return
+            current(original)
             started = clock() if clock else 0.0
             try:
                 outcome = await process(original)
@@ -376,10 +383,11 @@ class Engine:
         callback = app.callback
         assert callback is not None  # serve() checked it
         debug = self.logger.debug
-        unsuccessful, reports, settles = self._unsuccessful, self._reports, _settles
+        unsuccessful, reports, settles = self._unsuccessful, self._reports, is_delivery_type
         observers, clock = self._observers, time.perf_counter
         queue = self._queue
         get, get_nowait, empty = queue.get, queue.get_nowait, queue.empty
+        current = CURRENT.set
 
         async def work() -> None:
             outcome: Outcome
@@ -387,10 +395,15 @@ class Engine:
             last_type: type | None = None
             settling = False
             while True:
-                original = await get() if empty() else get_nowait()
+                if empty():
+                    current(None)  # idle: no message is current, none is kept alive
+                    original = await get()
+                else:
+                    original = get_nowait()
                 if original is _STOP:
                     self._workers_done += 1
                     return
+                current(original)
                 if observers:
                     started = clock()
                 try:
@@ -467,23 +480,27 @@ class Engine:
         message: then *refuse* takes it to its failure instead of *process*.
         """
         started = time.perf_counter() if self._observers else 0.0
+        token = CURRENT.set(original)
         try:
-            if key_error is None:
-                outcome = await process(original)
-            else:
-                outcome = await refuse(original, key_error)
-        except asyncio.CancelledError:
-            self.logger.error("Cancelled while processing message %s", _shorten(original))
-            await self._abandon([original], "cancelled by a forced stop")
-            raise
-        except Exception as exc:
-            self._fail(exc, f"while processing message {_shorten(original)} (not acknowledged)")
-            outcome = Unfinished(f"{type(exc).__name__}: {exc}", exc)
-        try:
-            await self._finish(original, outcome, started)
-        except Exception as exc:
-            self._fail(exc, f"while settling message {_shorten(original)}")
-        return outcome
+            try:
+                if key_error is None:
+                    outcome = await process(original)
+                else:
+                    outcome = await refuse(original, key_error)
+            except asyncio.CancelledError:
+                self.logger.error("Cancelled while processing message %s", _shorten(original))
+                await self._abandon([original], "cancelled by a forced stop")
+                raise
+            except Exception as exc:
+                self._fail(exc, f"while processing message {_shorten(original)} (not acknowledged)")
+                outcome = Unfinished(f"{type(exc).__name__}: {exc}", exc)
+            try:
+                await self._finish(original, outcome, started)
+            except Exception as exc:
+                self._fail(exc, f"while settling message {_shorten(original)}")
+            return outcome
+        finally:
+            CURRENT.reset(token)
 
     async def _give_back(self, originals: list[Any]) -> None:
         await self._abandon(originals, "returned after an unfinished message of its key")
@@ -496,7 +513,7 @@ class Engine:
         """
         if outcome is not SUCCEEDED:
             self._unsuccessful[outcome.name] += 1
-        if _settles(type(original)):
+        if is_delivery_type(type(original)):
             await original.settle(outcome)
         if self._observers:
             duration = time.perf_counter() - started if started else 0.0

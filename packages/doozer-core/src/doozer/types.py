@@ -27,6 +27,7 @@ __all__ = [
     "ResultCallback",
     "is_async_callable",
     "is_delivery",
+    "is_delivery_type",
 ]
 
 T_co = TypeVar("T_co", covariant=True)
@@ -98,7 +99,7 @@ class Delivery(Protocol):
 
 def is_delivery(message: object) -> bool:
     """Whether *message* is a :class:`Delivery` (has an async ``settle`` method)."""
-    return _settles(type(message))
+    return is_delivery_type(type(message))
 
 
 def is_async_callable(obj: object) -> bool:
@@ -125,8 +126,11 @@ def is_async_callable(obj: object) -> bool:
 _settling_types: dict[type, bool] = {}
 
 
-def _settles(kind: type) -> bool:
-    # Asked once per message on the hot path: remember the answer per type.
+def is_delivery_type(kind: type) -> bool:
+    """Whether instances of *kind* are :class:`Delivery` objects (``async def settle``).
+
+    The engine asks once per message; the answer is remembered per type.
+    """
     try:
         return _settling_types[kind]
     except KeyError:

@@ -26,8 +26,8 @@ __all__ = ["STARTUP_ORDER", "TEARDOWN_ORDER", "WRAPPER_ORDER", "Database"]
 STARTUP_ORDER = -1100
 #: ... and disposed of after every other teardown callback, transports included.
 TEARDOWN_ORDER = 1100
-#: The session wrapper sits inside the tracing, metrics and logging wrappers
-#: (-1000, -900, -800), so the commit is part of the span and the timing, and
+#: The session wrapper sits inside the tracing wrapper (-1000), so the commit
+#: is part of the span and of the measured processing time, and
 #: outside the application's own wrappers (0), which see the session.
 WRAPPER_ORDER = -100
 

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from ._configure import FORMATS
 from ._context import add_message_context, context_of
-from ._extension import MESSAGE_WRAPPER_ORDER, STARTUP_ORDER, Logging
+from ._extension import STARTUP_ORDER, Logging
 
 __all__ = [
     "FORMATS",
-    "MESSAGE_WRAPPER_ORDER",
     "STARTUP_ORDER",
     "Logging",
     "add_message_context",

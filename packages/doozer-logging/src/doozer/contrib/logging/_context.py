@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
-from contextvars import ContextVar
 from typing import Any
+
+from doozer import current_message
 
 try:  # tracing is optional: trace ids are logged when OpenTelemetry is there
     from opentelemetry import trace as _trace
 except ImportError:  # pragma: no cover - depends on what is installed
     _trace = None  # type: ignore[assignment]
 
-__all__ = ["PROCESSING", "add_message_context", "context_of"]
-
-#: The message being processed in this context, or None. Setting it is all a
-#: message costs: its context is worked out only for a record actually written.
-PROCESSING: ContextVar[Any] = ContextVar("doozer_logging_message", default=None)
+__all__ = ["add_message_context", "context_of"]
 
 
 def add_message_context(
@@ -23,10 +20,11 @@ def add_message_context(
 ) -> MutableMapping[str, Any]:
     """A structlog processor: adds :func:`context_of` the message being processed, if any.
 
-    Keys the record sets itself win. Runs only for records that pass the
-    level, so a message that logs nothing costs no context at all.
+    The message is :func:`doozer.current_message`, which the engine keeps
+    for every worker: a message costs logging nothing unless it logs. Keys
+    the record sets itself win. Runs only for records that pass the level.
     """
-    message = PROCESSING.get()
+    message = current_message()
     if message is not None:
         for key, value in context_of(message).items():
             event_dict.setdefault(key, value)

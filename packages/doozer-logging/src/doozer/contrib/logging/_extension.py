@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from doozer import Extension
 
 from ._configure import FORMATS, configure, level_of
-from ._context import PROCESSING
 
 if TYPE_CHECKING:
     from doozer import Application
-    from doozer.outcomes import Outcome
 
-__all__ = ["MESSAGE_WRAPPER_ORDER", "STARTUP_ORDER", "Logging"]
+__all__ = ["STARTUP_ORDER", "Logging"]
 
-#: Where the message's context is bound among the message wrappers: inside the
-#: tracing span (-1000), so its ids are known, and around everything else.
-MESSAGE_WRAPPER_ORDER = -800
 #: Logging is configured again when the application starts, before anything
 #: else (transports connect at -1000), from the settings of that moment.
 STARTUP_ORDER = -2000
@@ -32,9 +27,9 @@ class Logging(Extension):
     setting changed since, e.g. by ``doozer run --log-format``, applies).
     While a message is processed, its ``message_id``, ``destination``,
     ``attempt`` and, when :mod:`doozer.contrib.otel` traces it, ``trace_id``
-    and ``span_id`` are added to every record written (a message wrapper at
-    order -800 marks the message as current, one context variable; the
-    context itself is worked out only for records that pass the level).
+    and ``span_id`` are added to every record written: the message is
+    :func:`doozer.current_message`, and its context is worked out only for
+    records that pass the level, so a message that logs nothing costs nothing.
     See :doc:`/logging-extension`.
 
     :param app: the application to initialize, if known yet.
@@ -57,7 +52,7 @@ class Logging(Extension):
     }
 
     def init_app(self, app: Application) -> None:
-        """Configure logging from *app*'s settings and register the callbacks.
+        """Configure logging from *app*'s settings and register its startup callback.
 
         :raises ValueError: if ``LOG_FORMAT`` or ``LOG_LEVEL`` is invalid (one line).
         :raises RuntimeError: if this instance, or another Logging, already
@@ -65,7 +60,6 @@ class Logging(Extension):
         """
         super().init_app(app)
         app.startup(self._configure_at_startup, order=STARTUP_ORDER)
-        app.message_wrapper(self._bind_message, order=MESSAGE_WRAPPER_ORDER)
 
     def read_settings(self, app: Application) -> None:
         """Check ``LOG_FORMAT`` and ``LOG_LEVEL`` and configure logging with them."""
@@ -82,12 +76,3 @@ class Logging(Extension):
 
     async def _configure_at_startup(self, app: Application) -> None:
         self._apply(app)
-
-    async def _bind_message(
-        self, app: Application, message: Any, process: Callable[[], Awaitable[Outcome]]
-    ) -> Outcome:
-        token = PROCESSING.set(message)
-        try:
-            return await process()
-        finally:
-            PROCESSING.reset(token)

@@ -1,0 +1,28 @@
+"""The message a worker is processing, for code that is not handed it."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import Any
+
+__all__ = ["CURRENT", "current_message"]
+
+#: Set by the engine's workers: to each message when they take it, to None
+#: when they wait for the next. A worker is a task, so its context is its own
+#: (and tasks the callbacks start inherit it).
+CURRENT: ContextVar[Any] = ContextVar("doozer_current_message", default=None)
+
+
+def current_message() -> Any:
+    """The message being processed in this context, as the consumer returned it, or None.
+
+    It is set from the moment a worker takes the message until it has been
+    settled (its outcome reported to its transport), so that the message
+    wrappers, the preprocessors, the callback, the postprocessors, the error
+    and acknowledgement callbacks, the outcome callbacks, and the transport
+    settling it all see it; tasks started meanwhile keep seeing it. Useful
+    where a message is not passed: a log processor, a helper deep in a call
+    stack. Outside processing (startup, teardown, the consumer's ``read``) it
+    is None.
+    """
+    return CURRENT.get()
