@@ -288,10 +288,15 @@ def _error_type(outcome: Outcome) -> str | None:
 
 
 def _conclude(span: Span, outcome: Outcome) -> None:
-    """Record *outcome* on *span*: failures of any kind get the error status."""
-    span.set_attribute("doozer.outcome", outcome.name)
-    if outcome.name == "succeeded":
+    """Record *outcome* on *span*: failures of any kind get the error status.
+
+    A success adds nothing (an attribute costs the SDK about 1 µs a message):
+    a span without ``doozer.outcome`` succeeded, as one without ``error.type``
+    did not fail.
+    """
+    if outcome is SUCCEEDED:
         return
+    span.set_attribute("doozer.outcome", outcome.name)
     if isinstance(outcome, Aborted):  # skipped on purpose: not an error
         span.set_attribute("doozer.abort.reason", str(outcome.reason))
         return
