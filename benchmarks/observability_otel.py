@@ -165,8 +165,12 @@ def trace_by_hand(
         described = getattr(message, "messaging_attributes", None) or {}
         headers = getattr(message, "headers", None)
         parent = propagate.extract(headers) if headers and "traceparent" in headers else None
+        destination = described.get("messaging.destination.name")
         span = tracer.start_span(
-            "process", parent, SpanKind.CONSUMER, {**described, **process_attributes}
+            f"process {destination}" if destination else "process",
+            parent,
+            SpanKind.CONSUMER,
+            {**described, **process_attributes},
         )
         token = otel_context.attach(trace.set_span_in_context(span, parent))
         try:
