@@ -9,10 +9,10 @@ import pytest
 
 from doozer import Application
 from doozer.amqp import AMQP, Message
+from tests.support.tls import TLSProxy, issue, make_authority
 
 from .support import Broker, run_app, stop_soon
 from .test_connection import first_connect
-from .tls import TLSProxy, issue, make_authority
 
 
 def tls_app(broker: Broker, port: int, **settings: Any) -> tuple[Application, list[bytes]]:

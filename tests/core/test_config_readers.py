@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
-from doozer.config import check_server_url, read_seconds, read_text, read_whole_number
+from doozer.config import (
+    check_server_url,
+    read_file,
+    read_seconds,
+    read_text,
+    read_whole_number,
+)
 
 
 def test_seconds_are_numbers_at_least_the_minimum_and_text_from_the_environment() -> None:
@@ -90,3 +97,15 @@ def test_server_urls_say_why_in_one_masked_line(url: str, why: str) -> None:
 def test_a_good_server_url_is_returned() -> None:
     assert check_server_url("X_URL", "x://h:1", schemes=("x",), form="") == "x://h:1"
     assert check_server_url("X_URL", "y:///tmp/s", schemes=("y",), form="", socket_schemes="y")
+
+
+def test_files_must_be_readable_files(tmp_path: Path) -> None:
+    pem = tmp_path / "ca.pem"
+    pem.write_text("-----BEGIN CERTIFICATE-----\n")
+    assert read_file({"F": str(pem)}, "F") == str(pem)
+    assert read_file({"F": None}, "F") is None
+    for missing in (tmp_path / "nope.pem", tmp_path):  # absent, or a directory
+        with pytest.raises(ValueError, match=f"^F '{missing}' is not a readable file: check"):
+            read_file({"F": str(missing)}, "F")
+    with pytest.raises(TypeError, match=r"^F must be a non-empty string or None, got 3"):
+        read_file({"F": 3}, "F")

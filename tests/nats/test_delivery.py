@@ -217,6 +217,36 @@ async def test_connection_cut_twice_mid_stream_loses_nothing(streams: Streams) -
     assert nats.consumer().reconnects == 2
 
 
+@pytest.mark.slow
+async def test_a_server_that_hangs_mid_stream_is_noticed_and_nothing_is_lost(
+    streams: Streams,
+) -> None:
+    total = 1500
+    done: list[bytes] = []
+
+    async def record(app: Application, message: Message) -> None:
+        await asyncio.sleep(0.001)
+        done.append(message.body)
+
+    await streams.publish([str(n).encode() for n in range(total)])
+    loop = asyncio.get_running_loop()
+    with FaultProxy(4222) as proxy:
+        app, nats = make_app(
+            streams, record, NATS_URL=f"nats://127.0.0.1:{proxy.port}", NATS_ACK_WAIT=3
+        )
+        async with Running(app, workers=4):
+            await until(_at_least(done, 300), "300 messages")
+            await loop.run_in_executor(None, proxy.freeze)  # open, and silent
+            # Unanswered pings: noticed after about PING_INTERVAL * (MAX_PINGS + 1) = 15 s.
+            await until(lambda: not nats.consumer().ready, "the hang to be noticed", timeout=40)
+            await loop.run_in_executor(None, proxy.thaw)
+            await until(_reconnected(nats, 1), "a reconnection", timeout=30)
+            await until(lambda: len(set(done)) >= total, "every message", timeout=60)
+            await until(lambda: _acked(streams), "every acknowledgement", timeout=20)
+            assert nats.consumer().ready
+    assert set(done) == {str(n).encode() for n in range(total)}
+
+
 def _at_least(done: list[bytes], wanted: int) -> Callable[[], bool]:
     return lambda: len(set(done)) >= wanted
 

@@ -70,6 +70,30 @@ async def test_round_trip(streams: Streams) -> None:
     assert streams.pending("redis-test") == 0  # all acknowledged
 
 
+async def test_results_trim_the_outbound_stream_to_about_redis_maxlen(streams: Streams) -> None:
+    streams.add([str(n).encode() for n in range(100)])
+    done = asyncio.Event()
+    handled = 0
+
+    async def fan_out(app: Application, message: Message) -> list[bytes]:
+        nonlocal handled
+        handled += 1
+        if handled == 100:
+            done.set()
+        assert message.body is not None
+        return [message.body + b"-" + str(part).encode() for part in range(10)]
+
+    app, redis = make_app(streams, fan_out, REDIS_MAXLEN=50)
+    app.result_postprocessor(redis.publish_result)
+    await serve_until(app, done, workers=1)
+    kept = streams.bodies(streams.outbound)
+    # MAXLEN ~ trims whole nodes of the stream (100 entries each by default):
+    # about 50 are kept, never fewer, and the newest are those kept.
+    assert 50 <= len(kept) < 50 + 100 < 1000
+    assert kept[-1] == b"99-9"
+    assert kept == [f"{n // 10}-{n % 10}".encode() for n in range(1000 - len(kept), 1000)]
+
+
 async def test_acknowledged_only_after_processing(streams: Streams) -> None:
     streams.add([b"slow"])
     done = asyncio.Event()

@@ -153,6 +153,37 @@ def test_connection_cut_twice_mid_stream(streams: Streams, tmp_path: Path) -> No
 
 
 @pytest.mark.slow
+def test_a_server_that_hangs_mid_stream_is_noticed_and_nothing_is_lost(
+    streams: Streams, tmp_path: Path
+) -> None:
+    total = 2000
+    streams.add([str(n).encode() for n in range(total)])
+    output = tmp_path / "out"
+    with FaultProxy(6379) as proxy:
+        url = f"redis://127.0.0.1:{proxy.port}/0"
+        service = start(streams, output, url=url, delay="0.002", claim_idle="2")
+        try:
+            wait_until(partial(reached, output, 500), "500 entries", timeout=30)
+            proxy.freeze()  # connections stay open; nothing comes back
+            frozen_at = len(processed(output))
+            # Blocking reads time out after REDIS_BLOCK + a margin (10 s at most).
+            service.wait_for("Lost the connection to Redis", timeout=30, stream="stderr")
+            # Only what was read before: a batch (REDIS_BATCH, 8), the engine's
+            # read-ahead (4) and the entries in progress (4).
+            assert len(processed(output)) - frozen_at <= 8 + 4 + 4
+            proxy.thaw()
+            want = {str(n) for n in range(total)}
+            wait_until(lambda: bodies(output) >= want, "every entry", timeout=60)
+            wait_until(lambda: streams.pending(GROUP) == 0, "every acknowledgement", timeout=30)
+            service.signal(signal.SIGTERM)
+            assert service.finish(timeout=20) == 0
+        finally:
+            service.kill()
+    assert any("Reconnected to Redis" in line for line in service.stderr), service.stderr[-20:]
+    assert streams.entries(streams.dead) == []
+
+
+@pytest.mark.slow
 def test_crash_looping_entry_ends_in_the_dead_letter_stream(
     streams: Streams, tmp_path: Path
 ) -> None:

@@ -124,10 +124,15 @@ class FaultProxy:
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def _close(self) -> None:
+        self._thaw()  # frozen pipes wake up, to find their connections reset
         self._cut()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        # Let the connections' tasks end before the loop stops, rather than be destroyed pending.
+        others = asyncio.all_tasks() - {asyncio.current_task()}
+        if others:
+            await asyncio.wait(others, timeout=2)
 
     def _count(self) -> int:
         return len(self._pairs)

@@ -14,6 +14,7 @@ __all__ = [
     "check_server_url",
     "is_secret",
     "mask_url",
+    "read_file",
     "read_seconds",
     "read_text",
     "read_whole_number",
@@ -239,6 +240,18 @@ def read_text(settings: Mapping[str, Any], name: str, *, optional: bool = True) 
         return value
     shown = MASK if is_secret(name) and value is not None else repr(value)
     raise TypeError(f"{name} must be a non-empty string{_OR_NONE[optional]}, got {shown}")
+
+
+def read_file(settings: Mapping[str, Any], name: str) -> str | None:
+    """The setting *name*, the path of a readable file (a certificate, a key), or None.
+
+    :raises TypeError: ``NAME must be a non-empty string or None, got 42``.
+    :raises ValueError: ``NAME '/etc/ca.pem' is not a readable file: check the path``.
+    """
+    path = read_text(settings, name)
+    if path is not None and not (os.path.isfile(path) and os.access(path, os.R_OK)):
+        raise ValueError(f"{name} {path!r} is not a readable file: check the path")
+    return path
 
 
 def check_server_url(

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from doozer.config import mask_url, read_seconds, read_text, read_whole_number
+from doozer.config import mask_url, read_file, read_seconds, read_text, read_whole_number
 
 DEFAULTS: Mapping[str, Any] = {
     "AMQP_URL": "amqp://guest:guest@localhost:5672/",
@@ -262,7 +262,7 @@ def resolve(settings: Mapping[str, Any]) -> Settings:
         ack_batch_size=read_whole_number(settings, "AMQP_ACK_BATCH_SIZE", minimum=1, maximum=65535),
         ack_batch_interval=read_seconds(settings, "AMQP_ACK_BATCH_INTERVAL", minimum=0),
         tls_verify=verify,
-        tls_ca_file=read_text(settings, "AMQP_TLS_CA_FILE"),
-        tls_cert_file=read_text(settings, "AMQP_TLS_CERT_FILE"),
-        tls_key_file=read_text(settings, "AMQP_TLS_KEY_FILE"),
+        tls_ca_file=read_file(settings, "AMQP_TLS_CA_FILE"),
+        tls_cert_file=read_file(settings, "AMQP_TLS_CERT_FILE"),
+        tls_key_file=read_file(settings, "AMQP_TLS_KEY_FILE"),
     )

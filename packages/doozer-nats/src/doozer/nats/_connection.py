@@ -152,6 +152,14 @@ class Connection:
                     await client.close()
                 if isinstance(exc, asyncio.TimeoutError) and self._first_error is None:
                     exc = TimeoutError(f"no answer within {budget:g} s")
+                unverified = self._verification_failure(exc)
+                if unverified is not None:  # trying again would not change the certificate
+                    self.state = "cannot connect: TLS certificate verification failed"
+                    raise ConnectionError(
+                        f"cannot connect to NATS at {self.where}: TLS certificate verification "
+                        f"failed ({unverified}): set NATS_TLS_CA_FILE to the CA that signed "
+                        "the server's certificate"
+                    ) from None
                 cause = self._cause(exc)
                 wait = backoff.next_wait()
                 if wait is None:
@@ -171,6 +179,18 @@ class Connection:
         self._js = self._client.jetstream()
         self.state = "connected"
         self.logger.info("Connected to NATS at %s", self.where)
+
+    def _verification_failure(self, exc: BaseException) -> str | None:
+        """Why the server's certificate was refused, if that is why connecting failed."""
+        for seen in (exc, self._first_error):
+            for _ in range(5):  # nats-py may wrap it: follow the chain a little way
+                if seen is None:
+                    break
+                if isinstance(seen, ssl.SSLCertVerificationError):
+                    self._first_error = None
+                    return seen.verify_message or str(seen)
+                seen = seen.__cause__ or seen.__context__
+        return None
 
     def _cause(self, exc: BaseException) -> str:
         # nats-py raises "no servers available" and tells the real cause to

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from doozer.config import (
     MASK,
     check_server_url,
     mask_url,
+    read_file,
     read_seconds,
     read_text,
     read_whole_number,
@@ -36,9 +36,9 @@ DEFAULTS: Mapping[str, Any] = {
     "NATS_TOKEN": None,
     "NATS_USER": None,
     "NATS_PASSWORD": None,
-    "NATS_TLS_CA": None,
-    "NATS_TLS_CERT": None,
-    "NATS_TLS_KEY": None,
+    "NATS_TLS_CA_FILE": None,
+    "NATS_TLS_CERT_FILE": None,
+    "NATS_TLS_KEY_FILE": None,
 }
 
 #: What each setting means (reStructuredText), rendered by ``.. doozersettings::``.
@@ -83,9 +83,9 @@ DOCS: Mapping[str, str] = {
     "NATS_PASSWORD": (
         "The password of ``NATS_USER`` (set both, or neither); never shown in errors or logs."
     ),
-    "NATS_TLS_CA": "A CA bundle (a file) to verify the server with.",
-    "NATS_TLS_CERT": "A client certificate (a file); goes with ``NATS_TLS_KEY``.",
-    "NATS_TLS_KEY": "The client certificate's key (a file); goes with ``NATS_TLS_CERT``.",
+    "NATS_TLS_CA_FILE": "A CA bundle (a file) to verify the server with.",
+    "NATS_TLS_CERT_FILE": "A client certificate (a file); goes with ``NATS_TLS_KEY_FILE``.",
+    "NATS_TLS_KEY_FILE": "The client certificate's key (a file); goes with ``NATS_TLS_CERT_FILE``.",
 }
 
 SCHEMES = ("nats", "tls", "ws", "wss")
@@ -190,12 +190,6 @@ def resolve(settings: Mapping[str, Any]) -> Settings:
             )
         return value
 
-    def path(name: str) -> str | None:
-        value = text(name)
-        if value is not None and not os.path.isfile(value):
-            raise ValueError(f"{name} {value!r} is not a readable file: check the path")
-        return value
-
     subjects = settings["NATS_SUBJECTS"]
     if isinstance(subjects, str):
         subjects = [part.strip() for part in subjects.split(",") if part.strip()]
@@ -218,9 +212,11 @@ def resolve(settings: Mapping[str, Any]) -> Settings:
     user, password = text("NATS_USER"), text("NATS_PASSWORD")
     if (user is None) != (password is None):
         raise ValueError("NATS_USER and NATS_PASSWORD go together: set both, or neither")
-    cert, key = path("NATS_TLS_CERT"), path("NATS_TLS_KEY")
+    cert, key = read_file(settings, "NATS_TLS_CERT_FILE"), read_file(settings, "NATS_TLS_KEY_FILE")
     if (cert is None) != (key is None):
-        raise ValueError("NATS_TLS_CERT and NATS_TLS_KEY go together: set both, or neither")
+        raise ValueError(
+            "NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE go together: set both, or neither"
+        )
     return Settings(
         servers=check_servers(settings["NATS_URL"]),
         stream=stream,
@@ -235,11 +231,11 @@ def resolve(settings: Mapping[str, Any]) -> Settings:
         batch=read_whole_number(settings, "NATS_BATCH", optional=True),
         connect_timeout=read_seconds(settings, "NATS_CONNECT_TIMEOUT"),
         reconnect_delay=read_seconds(settings, "NATS_RECONNECT_DELAY", minimum=0.01),
-        creds=path("NATS_CREDS"),
+        creds=read_file(settings, "NATS_CREDS"),
         token=text("NATS_TOKEN"),
         user=user,
         password=password,
-        tls_ca=path("NATS_TLS_CA"),
+        tls_ca=read_file(settings, "NATS_TLS_CA_FILE"),
         tls_cert=cert,
         tls_key=key,
     )

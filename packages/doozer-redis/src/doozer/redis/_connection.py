@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from doozer.backoff import Backoff
@@ -56,6 +57,21 @@ def _summary(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
+def _verification_failure(exc: BaseException) -> str | None:
+    """Why the server's certificate was refused, if that is what *exc* comes from."""
+    seen: BaseException | None = exc
+    for _ in range(5):  # redis-py wraps the ssl error; follow the chain a little way
+        if seen is None:
+            break
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen.verify_message or str(seen)
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return text.partition("CERTIFICATE_VERIFY_FAILED]")[2].split("(_ssl")[0].strip() or text
+    return None
+
+
 class Connection:
     """One Redis client for an application, with reconnection and backoff.
 
@@ -64,6 +80,8 @@ class Connection:
     :param connect_timeout: how long :meth:`open` keeps trying, in seconds.
     :param min_delay: first wait before trying again, doubled per failure.
     :param max_delay: longest wait between tries.
+    :param tls: with ``rediss://``, redis-py's ``ssl_*`` options (CA, client
+        certificate and key files).
     """
 
     def __init__(
@@ -74,8 +92,10 @@ class Connection:
         connect_timeout: float = 30,
         min_delay: float = 0.5,
         max_delay: float = 30,
+        tls: Mapping[str, str] | None = None,
     ) -> None:
         self.url = url
+        self.tls: dict[str, Any] = dict(tls or {})
         self.logger = logger
         self.connect_timeout = connect_timeout
         self.min_delay = min_delay
@@ -116,6 +136,7 @@ class Connection:
             socket_keepalive=True,
             retry=Retry(NoBackoff(), 0),
             decode_responses=False,
+            **self.tls,
         )
 
     async def open(self) -> None:
@@ -134,6 +155,13 @@ class Connection:
             except _MAYBE_LOST as exc:
                 if not is_lost(exc):
                     raise
+                unverified = _verification_failure(exc)
+                if unverified is not None:  # trying again would not change the certificate
+                    raise ConnectionError(
+                        f"cannot connect to Redis at {self.where}: TLS certificate verification "
+                        f"failed ({unverified}): set REDIS_TLS_CA_FILE to the CA that signed "
+                        "the server's certificate"
+                    ) from None
                 wait = backoff.next_wait()
                 if wait is None:
                     raise ConnectionError(

@@ -69,6 +69,15 @@ class RedisStreams(Extension):
             connect_timeout=settings.connect_timeout,
             min_delay=settings.reconnect_delay,
             max_delay=settings.reconnect_max_delay,
+            tls={
+                option: path
+                for option, path in (
+                    ("ssl_ca_certs", settings.tls_ca_file),
+                    ("ssl_certfile", settings.tls_cert_file),
+                    ("ssl_keyfile", settings.tls_key_file),
+                )
+                if path is not None
+            },
         )
         app.startup(self._open, order=STARTUP_ORDER)
         app.teardown(self._close, order=TEARDOWN_ORDER)

@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import SplitResult
 
-from doozer.config import check_server_url, read_seconds, read_text, read_whole_number
+from doozer.config import (
+    check_server_url,
+    read_file,
+    read_seconds,
+    read_text,
+    read_whole_number,
+)
 
 DEFAULTS: Mapping[str, Any] = {
     "REDIS_URL": "redis://localhost:6379/0",
@@ -23,6 +29,9 @@ DEFAULTS: Mapping[str, Any] = {
     "REDIS_CONNECT_TIMEOUT": 30,
     "REDIS_RECONNECT_DELAY": 0.5,
     "REDIS_RECONNECT_MAX_DELAY": 30,
+    "REDIS_TLS_CA_FILE": None,
+    "REDIS_TLS_CERT_FILE": None,
+    "REDIS_TLS_KEY_FILE": None,
 }
 
 #: What each setting means (reStructuredText), rendered by ``.. doozersettings::``.
@@ -68,6 +77,15 @@ DOCS: Mapping[str, str] = {
         "``REDIS_RECONNECT_MAX_DELAY``."
     ),
     "REDIS_RECONNECT_MAX_DELAY": "The longest wait, in seconds, between two connection attempts.",
+    "REDIS_TLS_CA_FILE": (
+        "With ``rediss://``: the CA certificates (a PEM file) to verify the server with. "
+        "``None``: the system's."
+    ),
+    "REDIS_TLS_CERT_FILE": (
+        "With ``rediss://``: a client certificate (PEM), for servers that authenticate "
+        "clients by certificate (``tls-auth-clients``); its key is ``REDIS_TLS_KEY_FILE``."
+    ),
+    "REDIS_TLS_KEY_FILE": "With ``rediss://``: the key of ``REDIS_TLS_CERT_FILE`` (PEM).",
 }
 
 SCHEMES = ("redis", "rediss", "unix")
@@ -91,6 +109,9 @@ class Settings:
     connect_timeout: float
     reconnect_delay: float
     reconnect_max_delay: float
+    tls_ca_file: str | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
 
 
 def check_url(url: object) -> str:
@@ -126,8 +147,19 @@ def resolve(settings: Mapping[str, Any]) -> Settings:
     if dead is not None and dead == inbound:
         raise ValueError("REDIS_DEAD_LETTER_STREAM must differ from REDIS_INBOUND_STREAM")
     delay = read_seconds(settings, "REDIS_RECONNECT_DELAY", minimum=0.01)
+    url = check_url(settings["REDIS_URL"])
+    ca, cert = read_file(settings, "REDIS_TLS_CA_FILE"), read_file(settings, "REDIS_TLS_CERT_FILE")
+    key = read_file(settings, "REDIS_TLS_KEY_FILE")
+    if (cert is None) != (key is None):
+        raise ValueError(
+            "REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE go together: set both, or neither"
+        )
+    if (ca or cert) and not url.startswith("rediss://"):
+        raise ValueError(
+            "REDIS_TLS_* settings need a TLS connection: REDIS_URL must start with rediss://"
+        )
     return Settings(
-        url=check_url(settings["REDIS_URL"]),
+        url=url,
         inbound_stream=inbound,
         group=read_text(settings, "REDIS_GROUP"),
         consumer=read_text(settings, "REDIS_CONSUMER"),
@@ -140,4 +172,7 @@ def resolve(settings: Mapping[str, Any]) -> Settings:
         connect_timeout=read_seconds(settings, "REDIS_CONNECT_TIMEOUT"),
         reconnect_delay=delay,
         reconnect_max_delay=read_seconds(settings, "REDIS_RECONNECT_MAX_DELAY", minimum=delay),
+        tls_ca_file=ca,
+        tls_cert_file=cert,
+        tls_key_file=key,
     )

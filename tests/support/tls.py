@@ -1,4 +1,4 @@
-"""A TLS-terminating proxy in front of the test broker, and certificates made with openssl."""
+"""A TLS-terminating proxy in front of a test server, and certificates made with openssl."""
 
 from __future__ import annotations
 
@@ -65,9 +65,10 @@ def issue(authority: Authority, directory: Path, name: str, *, server: bool) -> 
 
 
 class TLSProxy:
-    """Accept TLS on 127.0.0.1:<port> and forward the plaintext to the broker.
+    """Accept TLS on 127.0.0.1:<port> and forward the plaintext to a server.
 
     :param cert: the server certificate; :param key: its key.
+    :param upstream_port: the (plaintext) server's port on 127.0.0.1.
     :param client_ca: if given, clients must present a certificate signed by it.
     """
 
