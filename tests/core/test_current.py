@@ -29,6 +29,7 @@ Seen = list[tuple[str, Any, Any]]
 def application(path: str, callback: Callable[..., Awaitable[Any]], seen: Seen) -> Application:
     """An application whose messages take *path*; its wrapper (if any) notes what it sees."""
     app = Application("svc", callback=callback, ordering_key=by_body if path == "ordered" else None)
+    app.track_current_message = True
     if path == "wrapped":
 
         @app.message_wrapper
@@ -151,6 +152,7 @@ def test_none_outside_processing() -> None:
         pass
 
     app = Application("svc", callback=callback)
+    app.track_current_message = True
 
     @app.startup
     async def startup(app: Application) -> None:
@@ -170,3 +172,20 @@ def test_none_outside_processing() -> None:
     assert {what for what, _ in outside} == {"startup", "read", "teardown"}
     assert [current for _, current in outside] == [None] * len(outside)
     assert current_message() is None
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_none_unless_the_application_tracks_it(path: str) -> None:
+    seen: Seen = []
+
+    async def callback(app: Application, message: Any) -> None:
+        seen.append(("callback", message, current_message()))
+
+    app = application(path, callback, seen)
+    app.track_current_message = False
+    app.consumer = ListConsumer([Watched("a")])
+    app.run_forever()
+
+    assert seen
+    assert [current for _, _, current in seen] == [None] * len(seen)
+    assert Application("plain").track_current_message is False

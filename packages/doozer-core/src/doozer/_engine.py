@@ -334,19 +334,16 @@ class Engine:
         queue = self._queue
         get, get_nowait, empty = queue.get, queue.get_nowait, queue.empty
         clock = time.perf_counter if self._observers else None
-        current = CURRENT.set
+        current = CURRENT.set if self.app.track_current_message else None
         while True:
             # get_nowait() when a message is waiting is what get() does then
             # (no suspension either way), minus a coroutine object per message.
-            if empty():
-                current(None)  # idle: no message is current, none is kept alive
-                original = await get()
-            else:
-                original = get_nowait()
+            original = await get() if empty() else get_nowait()
             if original is _STOP:
                 self._workers_done += 1
                 return
-            current(original)
+            if current:
+                current(original)
             started = clock() if clock else 0.0
             try:
                 outcome = await process(original)
@@ -387,7 +384,7 @@ class Engine:
         observers, clock = self._observers, time.perf_counter
         queue = self._queue
         get, get_nowait, empty = queue.get, queue.get_nowait, queue.empty
-        current = CURRENT.set
+        current = CURRENT.set if app.track_current_message else None
 
         async def work() -> None:
             outcome: Outcome
@@ -395,15 +392,12 @@ class Engine:
             last_type: type | None = None
             settling = False
             while True:
-                if empty():
-                    current(None)  # idle: no message is current, none is kept alive
-                    original = await get()
-                else:
-                    original = get_nowait()
+                original = await get() if empty() else get_nowait()
                 if original is _STOP:
                     self._workers_done += 1
                     return
-                current(original)
+                if current:  # until the next message: a set per message, no reset
+                    current(original)
                 if observers:
                     started = clock()
                 try:
@@ -480,7 +474,7 @@ class Engine:
         message: then *refuse* takes it to its failure instead of *process*.
         """
         started = time.perf_counter() if self._observers else 0.0
-        token = CURRENT.set(original)
+        token = CURRENT.set(original) if self.app.track_current_message else None
         try:
             try:
                 if key_error is None:
@@ -500,7 +494,8 @@ class Engine:
                 self._fail(exc, f"while settling message {_shorten(original)}")
             return outcome
         finally:
-            CURRENT.reset(token)
+            if token is not None:
+                CURRENT.reset(token)
 
     async def _give_back(self, originals: list[Any]) -> None:
         await self._abandon(originals, "returned after an unfinished message of its key")

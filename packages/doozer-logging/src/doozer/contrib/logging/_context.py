@@ -20,9 +20,10 @@ def add_message_context(
 ) -> MutableMapping[str, Any]:
     """A structlog processor: adds :func:`context_of` the message being processed, if any.
 
-    The message is :func:`doozer.current_message`, which the engine keeps
-    for every worker: a message costs logging nothing unless it logs. Keys
-    the record sets itself win. Runs only for records that pass the level.
+    The message is :func:`doozer.current_message`, which the workers keep
+    for applications that track it (``Logging(app)`` makes them). Keys the
+    record sets itself win. Runs only for records that pass the level, so
+    a message that logs nothing costs no context at all.
     """
     message = current_message()
     if message is not None:

@@ -28,8 +28,9 @@ class Logging(Extension):
     While a message is processed, its ``message_id``, ``destination``,
     ``attempt`` and, when :mod:`doozer.contrib.otel` traces it, ``trace_id``
     and ``span_id`` are added to every record written: the message is
-    :func:`doozer.current_message`, and its context is worked out only for
-    records that pass the level, so a message that logs nothing costs nothing.
+    :func:`doozer.current_message` (which needs the application's
+    :attr:`~doozer.Application.track_current_message`, turned on here), and
+    its context is worked out only for records that pass the level.
     See :doc:`/logging-extension`.
 
     :param app: the application to initialize, if known yet.
@@ -52,13 +53,15 @@ class Logging(Extension):
     }
 
     def init_app(self, app: Application) -> None:
-        """Configure logging from *app*'s settings and register its startup callback.
+        """Configure logging from *app*'s settings, register its startup callback, and
+        turn on *app*'s :attr:`~doozer.Application.track_current_message`.
 
         :raises ValueError: if ``LOG_FORMAT`` or ``LOG_LEVEL`` is invalid (one line).
         :raises RuntimeError: if this instance, or another Logging, already
             initialized an application.
         """
         super().init_app(app)
+        app.track_current_message = True  # the message context of records comes from it
         app.startup(self._configure_at_startup, order=STARTUP_ORDER)
 
     def read_settings(self, app: Application) -> None:
