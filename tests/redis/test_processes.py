@@ -127,6 +127,15 @@ def test_sigterm_drains_and_hands_back(streams: Streams, tmp_path: Path) -> None
     assert not set(done) & bodies(rest)  # what was finished is not processed again
 
 
+def finish_everything(service: Process, streams: Streams, output: Path, total: int) -> None:
+    """Wait until entries 0 .. total-1 are all processed and acknowledged; stop with SIGTERM."""
+    want = {str(n) for n in range(total)}
+    wait_until(lambda: bodies(output) >= want, "every entry", timeout=60)
+    wait_until(lambda: streams.pending(GROUP) == 0, "every acknowledgement", timeout=30)
+    service.signal(signal.SIGTERM)
+    assert service.finish(timeout=20) == 0
+
+
 @pytest.mark.slow
 def test_connection_cut_twice_mid_stream(streams: Streams, tmp_path: Path) -> None:
     total = 3000
@@ -139,11 +148,7 @@ def test_connection_cut_twice_mid_stream(streams: Streams, tmp_path: Path) -> No
             for cut in (500, 1500):
                 wait_until(partial(reached, output, cut), f"{cut} entries", timeout=30)
                 proxy.cut()
-            want = {str(n) for n in range(total)}
-            wait_until(lambda: bodies(output) >= want, "every entry", timeout=60)
-            wait_until(lambda: streams.pending(GROUP) == 0, "every acknowledgement", timeout=20)
-            service.signal(signal.SIGTERM)
-            assert service.finish(timeout=20) == 0
+            finish_everything(service, streams, output, total)
         finally:
             service.kill()
     lost = [line for line in service.stderr if "Lost the connection to Redis" in line]
@@ -172,11 +177,7 @@ def test_a_server_that_hangs_mid_stream_is_noticed_and_nothing_is_lost(
             # read-ahead (4) and the entries in progress (4).
             assert len(processed(output)) - frozen_at <= 8 + 4 + 4
             proxy.thaw()
-            want = {str(n) for n in range(total)}
-            wait_until(lambda: bodies(output) >= want, "every entry", timeout=60)
-            wait_until(lambda: streams.pending(GROUP) == 0, "every acknowledgement", timeout=30)
-            service.signal(signal.SIGTERM)
-            assert service.finish(timeout=20) == 0
+            finish_everything(service, streams, output, total)
         finally:
             service.kill()
     assert any("Reconnected to Redis" in line for line in service.stderr), service.stderr[-20:]

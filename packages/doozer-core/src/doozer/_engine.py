@@ -331,10 +331,10 @@ class Engine:
             self._markers_put += 1
 
     async def _work(self, process: Process) -> None:
+        """A worker loop for applications with message wrappers (see :meth:`_handle`)."""
         queue = self._queue
         get, get_nowait, empty = queue.get, queue.get_nowait, queue.empty
-        clock = time.perf_counter if self._observers else None
-        current = CURRENT.set if self.app.track_current_message else None
+        handle = functools.partial(self._handle, process, self._refusal())
         while True:
             # get_nowait() when a message is waiting is what get() does then
             # (no suspension either way), minus a coroutine object per message.
@@ -342,24 +342,8 @@ class Engine:
             if original is _STOP:
                 self._workers_done += 1
                 return
-            if current:
-                current(original)
-            started = clock() if clock else 0.0
-            try:
-                outcome = await process(original)
-            except asyncio.CancelledError:
-                self.logger.error("Cancelled while processing message %s", _shorten(original))
-                await self._abandon([original], "cancelled by a forced stop")
-                raise
-            except Exception as exc:
-                self._fail(exc, f"while processing message {_shorten(original)} (not acknowledged)")
-                outcome = Unfinished(f"{type(exc).__name__}: {exc}", exc)
-            try:
-                await self._finish(original, outcome, started)
-            except Exception as exc:
-                self._fail(exc, f"while settling message {_shorten(original)}")
-            # Drop references before waiting, so a finished message can be freed.
-            del original, outcome
+            await handle(original, None)
+            del original  # before waiting, so a finished message can be freed
 
     def _inline_worker(self) -> Callable[[], Coroutine[Any, Any, None]]:
         """A worker loop that runs each message's stages itself.
@@ -468,10 +452,11 @@ class Engine:
         original: Any,
         key_error: Exception | None,
     ) -> Outcome:
-        """What :meth:`_work` does for one message, for the ordered workers.
+        """Take one message through *process* to its outcome, and settle it.
 
-        *key_error* is what the ordering key function raised for the
-        message: then *refuse* takes it to its failure instead of *process*.
+        For :meth:`_work` and the ordered workers. *key_error* is what the
+        ordering key function raised for the message: then *refuse* takes it
+        to its failure instead of *process*.
         """
         started = time.perf_counter() if self._observers else 0.0
         token = CURRENT.set(original) if self.app.track_current_message else None
