@@ -156,6 +156,9 @@ async def test_a_client_certificate_is_presented(tmp_path: Path) -> None:
             NATS_TLS_KEY_FILE=str(client_key),
         )
         assert seen == [b"mutual"]
-        # Without one, the server refuses the handshake.
-        message = await first_connection(server.url, NATS_TLS_CA_FILE=str(ca.cert))
-    assert message.startswith(f"cannot connect to NATS at {server.url} ")
+        # Without one, the server refuses the handshake: one line, after one attempt.
+        message = await first_connection(
+            server.url, NATS_TLS_CA_FILE=str(ca.cert), NATS_CONNECT_TIMEOUT=30
+        )
+    assert message.startswith(f"cannot connect to NATS at {server.url}: ")
+    assert "set NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE" in message

@@ -30,6 +30,10 @@ __all__ = ["Connection"]
 ATTEMPT_TIMEOUT = 2.0
 PING_INTERVAL = 5
 MAX_PINGS = 2
+#: OpenSSL's reasons when the server turns down this client's certificate (or its absence).
+_CLIENT_CERTIFICATE_REFUSED = frozenset(
+    {"SSLV3_ALERT_BAD_CERTIFICATE", "TLSV13_ALERT_CERTIFICATE_REQUIRED", "TLSV1_ALERT_UNKNOWN_CA"}
+)
 #: The longest wait between two tries of the first connection, in seconds.
 MAX_CONNECT_DELAY = 5.0
 
@@ -152,14 +156,11 @@ class Connection:
                     await client.close()
                 if isinstance(exc, asyncio.TimeoutError) and self._first_error is None:
                     exc = TimeoutError(f"no answer within {budget:g} s")
-                unverified = self._verification_failure(exc)
-                if unverified is not None:  # trying again would not change the certificate
-                    self.state = "cannot connect: TLS certificate verification failed"
-                    raise ConnectionError(
-                        f"cannot connect to NATS at {self.where}: TLS certificate verification "
-                        f"failed ({unverified}): set NATS_TLS_CA_FILE to the CA that signed "
-                        "the server's certificate"
-                    ) from None
+                problem = self._tls_problem(exc)
+                if problem is not None:  # trying again would not change the certificates
+                    self.state = f"cannot connect: {problem}"
+                    message = f"cannot connect to NATS at {self.where}: {problem}"
+                    raise ConnectionError(message) from None
                 cause = self._cause(exc)
                 wait = backoff.next_wait()
                 if wait is None:
@@ -180,15 +181,28 @@ class Connection:
         self.state = "connected"
         self.logger.info("Connected to NATS at %s", self.where)
 
-    def _verification_failure(self, exc: BaseException) -> str | None:
-        """Why the server's certificate was refused, if that is why connecting failed."""
+    def _tls_problem(self, exc: BaseException) -> str | None:
+        """What is wrong with TLS, with the setting to fix, if that is why connecting failed.
+
+        Neither a certificate that does not verify nor a server refusing
+        this client's certificate goes away by trying again.
+        """
         for seen in (exc, self._first_error):
             for _ in range(5):  # nats-py may wrap it: follow the chain a little way
                 if seen is None:
                     break
                 if isinstance(seen, ssl.SSLCertVerificationError):
                     self._first_error = None
-                    return seen.verify_message or str(seen)
+                    return (
+                        f"TLS certificate verification failed ({seen.verify_message or seen}): "
+                        "set NATS_TLS_CA_FILE to the CA that signed the server's certificate"
+                    )
+                if isinstance(seen, ssl.SSLError) and seen.reason in _CLIENT_CERTIFICATE_REFUSED:
+                    self._first_error = None
+                    return (
+                        "the server refused this client's TLS certificate, or wants one: set "
+                        "NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE to a certificate it trusts"
+                    )
                 seen = seen.__cause__ or seen.__context__
         return None
 
