@@ -6,6 +6,7 @@ import contextlib
 import functools
 import signal
 import socket
+import struct
 from collections.abc import Iterator
 
 import pytest
@@ -103,3 +104,20 @@ def test_doozer_run_processes_serves_one_port_per_process() -> None:
         assert process.finish() == 0
     finally:
         process.kill()
+
+
+def test_a_client_that_resets_its_connection_leaves_no_traceback() -> None:
+    # A probe that gives up (or a scraper restarting) may reset the connection
+    # before its request, or during the answer: the service says nothing.
+    with running(["ok"]) as (process, port):
+        for request in (b"", b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"):
+            client = socket.create_connection(("127.0.0.1", port))
+            client.sendall(request)
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            client.close()  # with SO_LINGER 0: a reset, not a goodbye
+        assert get(port, "/livez")[0] == 200  # still serving
+        process.signal(signal.SIGTERM)
+        assert process.finish() == 0
+    stderr = process.output("stderr")
+    assert "Traceback" not in stderr
+    assert "ConnectionResetError" not in stderr

@@ -9,7 +9,9 @@ event loop, which is what lets ``/livez`` notice that the loop is blocked.
 from __future__ import annotations
 
 import errno
+import logging
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -19,6 +21,8 @@ from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 
 from ._health import Health, Verdict
+
+logger = logging.getLogger(__name__)
 
 _PLAIN = (("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store"))
 _NOT_FOUND = b"not found: this server answers /metrics, /livez and /readyz\n"
@@ -86,6 +90,9 @@ class Server:
         class BoundServer(ThreadingWSGIServer):
             address_family = family
 
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                _report_request_error(client_address)
+
         try:
             httpd = make_server(self.host, self.port, self.application, BoundServer, _QuietHandler)
         except OSError as error:
@@ -110,6 +117,25 @@ class Server:
         httpd.server_close()
         if thread is not None:
             thread.join()
+
+
+def _report_request_error(client_address: Any) -> None:
+    """What the server says when answering one request failed (in its thread, in ``except``).
+
+    socketserver would print a traceback on stderr. A client that went away
+    (a probe giving up, a scraper restarting) is no news at all; anything
+    else is one line, with the traceback at DEBUG level.
+    """
+    error = sys.exc_info()[1]
+    if isinstance(error, ConnectionError):  # reset, broken pipe, aborted
+        return
+    logger.warning(
+        "The Prometheus listener could not answer %s: %s: %s",
+        client_address[0] if client_address else "a client",
+        type(error).__name__,
+        error,
+        exc_info=logger.isEnabledFor(logging.DEBUG),
+    )
 
 
 def _bind_error(host: str, port: int, error: OSError) -> OSError:
