@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import signal
+import time
 from pathlib import Path
 
 import pytest
+from nats.aio.client import Client
 
 from doozer import Application
 from doozer.nats import STARTUP_ORDER, TEARDOWN_ORDER, JetStream
@@ -51,6 +55,9 @@ def test_settings_are_checked_at_init_app() -> None:
         make({"NATS_USER": "me"})
     with pytest.raises(ValueError, match=r"NATS_CREDS '/no/such\.creds' is not a readable file"):
         make({"NATS_CREDS": "/no/such.creds"})
+    # The test environment, like doozer-nats, does not install nkeys.
+    with pytest.raises(ValueError, match=r"^NATS_CREDS needs the nkeys package .*install nkeys"):
+        make({"NATS_CREDS": __file__})
     with pytest.raises(ValueError, match=r"NATS_STREAM 'a\.b' is not a JetStream name"):
         make({"NATS_STREAM": "a.b"})
     with pytest.raises(ValueError, match="dead letters would be consumed again"):
@@ -103,6 +110,30 @@ async def test_secrets_never_show(caplog: pytest.LogCaptureFixture) -> None:
     assert "nats://admin:***@127.0.0.1" in str(caught.value)
     assert "\n" not in str(caught.value)
     assert repr(consumer) == "<Consumer S/s.in durable='settings-test'>"
+
+
+async def test_a_connection_attempt_that_ignores_cancellation_is_still_given_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # nats-py's connection loop swallows CancelledError in places: an attempt
+    # cancelled at its deadline may go on reconnecting. Opening must not wait
+    # for it forever; closing the client is what ends it.
+    attempts: list[Client] = []
+
+    async def stubborn_connect(client: Client, **options: object) -> None:
+        attempts.append(client)
+        while not client.is_closed:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(0.05)
+
+    monkeypatch.setattr(Client, "connect", stubborn_connect)
+    extension = make({"NATS_URL": "nats://127.0.0.1:4222", "NATS_CONNECT_TIMEOUT": 1})
+    started = time.monotonic()
+    with pytest.raises(ConnectionError, match="NATS_CONNECT_TIMEOUT"):
+        await asyncio.wait_for(extension.connection.open(), 30)
+    assert time.monotonic() - started < 15
+    assert attempts
+    assert all(client.is_closed for client in attempts)
 
 
 def test_an_unreachable_server_is_one_line_naming_it(streams: Streams, tmp_path: Path) -> None:

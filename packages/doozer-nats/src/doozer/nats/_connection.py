@@ -19,6 +19,7 @@ from typing import Any
 
 from doozer.backoff import Backoff
 from nats.aio.client import Client
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 
 from ._settings import Settings
@@ -44,6 +45,52 @@ def summary(exc: BaseException) -> str:
     """``Type: first line`` of an exception (without traceback)."""
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+async def _attempt(client: Client, options: dict[str, Any], budget: float) -> None:
+    """``client.connect(**options)``, given up after *budget* seconds (then closed).
+
+    Not ``asyncio.wait_for``: nats-py's connection loop may swallow the
+    cancellation and go on reconnecting, and wait_for would then wait for it
+    forever. Here a cancelled attempt gets a moment to end, then the client
+    is closed (which ends its loop), and the attempt is left behind at worst.
+
+    :raises asyncio.TimeoutError: if it did not connect in time.
+    """
+    attempt = asyncio.ensure_future(client.connect(**options))
+    try:
+        done, _ = await asyncio.wait({attempt}, timeout=budget)
+        if done:
+            try:
+                attempt.result()
+                return
+            except BaseException:
+                await _settle_within(client.close(), ATTEMPT_TIMEOUT)
+                raise
+        raise asyncio.TimeoutError
+    finally:
+        if not attempt.done():  # timed out, or open() itself was cancelled
+            attempt.cancel()
+            await asyncio.wait({attempt}, timeout=0.5)
+            await _settle_within(client.close(), ATTEMPT_TIMEOUT)
+            if not attempt.done():
+                await asyncio.wait({attempt}, timeout=ATTEMPT_TIMEOUT)
+            attempt.add_done_callback(_forget)
+
+
+async def _settle_within(awaitable: Awaitable[Any], seconds: float) -> None:
+    """Await *awaitable* for at most *seconds*, ignoring what it raises."""
+    task = asyncio.ensure_future(awaitable)
+    await asyncio.wait({task}, timeout=seconds)
+    if not task.done():
+        task.cancel()
+    task.add_done_callback(_forget)
+
+
+def _forget(task: asyncio.Future[Any]) -> None:
+    # Read the outcome of a task given up on, so asyncio does not report it.
+    if not task.cancelled():
+        task.exception()
 
 
 class Connection:
@@ -148,16 +195,14 @@ class Connection:
             # reconnection attempts: bound each try here.
             budget = max(min(backoff.left, ATTEMPT_TIMEOUT * 2), ATTEMPT_TIMEOUT)
             try:
-                await asyncio.wait_for(client.connect(**self._options()), budget)
+                await _attempt(client, self._options(), budget)
                 self._client = client
                 break
             except Exception as exc:  # nats-py raises many kinds for "cannot connect"
-                with contextlib.suppress(Exception):
-                    await client.close()
                 if isinstance(exc, asyncio.TimeoutError) and self._first_error is None:
                     exc = TimeoutError(f"no answer within {budget:g} s")
-                problem = self._tls_problem(exc)
-                if problem is not None:  # trying again would not change the certificates
+                problem = self._lasting_problem(exc)
+                if problem is not None:  # trying again would not change the answer
                     self.state = f"cannot connect: {problem}"
                     message = f"cannot connect to NATS at {self.where}: {problem}"
                     raise ConnectionError(message) from None
@@ -181,16 +226,23 @@ class Connection:
         self.state = "connected"
         self.logger.info("Connected to NATS at %s", self.where)
 
-    def _tls_problem(self, exc: BaseException) -> str | None:
-        """What is wrong with TLS, with the setting to fix, if that is why connecting failed.
+    def _lasting_problem(self, exc: BaseException) -> str | None:
+        """What is wrong, with the setting to fix, if connecting failed for a lasting reason.
 
-        Neither a certificate that does not verify nor a server refusing
-        this client's certificate goes away by trying again.
+        Refused credentials, a certificate that does not verify, a server
+        refusing this client's certificate: none goes away by trying again.
         """
         for seen in (exc, self._first_error):
             for _ in range(5):  # nats-py may wrap it: follow the chain a little way
                 if seen is None:
                     break
+                # nats-py raises a plain nats.errors.Error for the server's -ERR.
+                if isinstance(seen, NatsError) and "authorization violation" in str(seen).lower():
+                    self._first_error = None
+                    return (
+                        "the server refused the credentials (Authorization Violation): check "
+                        "NATS_USER and NATS_PASSWORD, NATS_TOKEN, NATS_CREDS, or those in NATS_URL"
+                    )
                 if isinstance(seen, ssl.SSLCertVerificationError):
                     self._first_error = None
                     return (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -212,6 +213,12 @@ def resolve(settings: Mapping[str, Any]) -> Settings:
     user, password = text("NATS_USER"), text("NATS_PASSWORD")
     if (user is None) != (password is None):
         raise ValueError("NATS_USER and NATS_PASSWORD go together: set both, or neither")
+    creds = read_file(settings, "NATS_CREDS")
+    if creds is not None and importlib.util.find_spec("nkeys") is None:
+        raise ValueError(
+            "NATS_CREDS needs the nkeys package (nats-py signs with it), which is not "
+            "installed: pip install nkeys"
+        )
     cert, key = read_file(settings, "NATS_TLS_CERT_FILE"), read_file(settings, "NATS_TLS_KEY_FILE")
     if (cert is None) != (key is None):
         raise ValueError(
@@ -231,7 +238,7 @@ def resolve(settings: Mapping[str, Any]) -> Settings:
         batch=read_whole_number(settings, "NATS_BATCH", optional=True),
         connect_timeout=read_seconds(settings, "NATS_CONNECT_TIMEOUT"),
         reconnect_delay=read_seconds(settings, "NATS_RECONNECT_DELAY", minimum=0.01),
-        creds=read_file(settings, "NATS_CREDS"),
+        creds=creds,
         token=text("NATS_TOKEN"),
         user=user,
         password=password,
