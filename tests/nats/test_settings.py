@@ -157,4 +157,5 @@ def test_an_unreachable_server_is_one_line_naming_it(streams: Streams, tmp_path:
     assert f"cannot connect to NATS at nats://me:***@127.0.0.1:{peer.port}" in errors
     assert "NATS_CONNECT_TIMEOUT" in errors
     assert "hunter2" not in errors + service.output("stdout")
+    assert "closed for good" not in errors  # the attempts' clients are closed on purpose
     assert signal.SIGTERM  # the process ended on its own

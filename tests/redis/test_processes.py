@@ -223,3 +223,4 @@ def test_unreachable_server_is_one_line_with_the_masked_url(
     assert "redis://user:***@127.0.0.1:1/0" in last
     everything = "\n".join(service.stdout + service.stderr)
     assert "hunter2" not in everything
+    assert "hand back" not in everything  # nothing was read: nothing to give back

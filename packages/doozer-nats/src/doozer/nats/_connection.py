@@ -306,6 +306,7 @@ class Connection:
                 self.logger.error("After reconnecting to NATS: %s", self._cause(exc))
 
     async def _on_closed(self) -> None:
-        if not self._closing:
+        # While opening, the clients of failed attempts are closed here on purpose.
+        if not self._closing and self._client is not None:
             self.state = "closed by the client library"
             self.logger.error("The connection to NATS at %s closed for good", self.where)

@@ -141,8 +141,9 @@ class Consumer:
         self._fetch = self._keeper = None
         if self._scheduler is not None:
             await self._scheduler.close()
-        if self._acks is not None:
-            await self._acks.close()
+        if self._acks is None:  # never started (a startup failed first): nothing to hand back
+            return
+        await self._acks.close()
         try:
             await asyncio.wait_for(self._hand_back_all(), _CLOSE_TIMEOUT)
         except (asyncio.TimeoutError, ClosedError) as exc:
