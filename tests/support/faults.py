@@ -274,10 +274,12 @@ class NotABroker(Peer):
 
     def answer(self, connection: socket.socket) -> None:
         with connection:
-            if self.behaviour == "http":
-                connection.settimeout(2)
-                with contextlib.suppress(OSError):
-                    connection.recv(64)
+            connection.settimeout(2)
+            with contextlib.suppress(OSError):
+                # Read what the client sent first: closing a socket with unread
+                # data resets the connection, which is another fault than "closed".
+                connection.recv(64)
+                if self.behaviour == "http":
                     connection.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
 
 
