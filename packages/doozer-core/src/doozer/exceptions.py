@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Abort"]
+__all__ = ["Abort", "exception_chain"]
 
 
 class Abort(Exception):  # noqa: N818 - the public name is part of the 1.x API
@@ -33,3 +33,18 @@ class Abort(Exception):  # noqa: N818 - the public name is part of the 1.x API
 
     def __str__(self) -> str:
         return self.reason
+
+
+def exception_chain(exc: BaseException) -> list[BaseException]:
+    """*exc*, then what caused it (``__cause__``, else ``__context__``), and so on, each once.
+
+    For transports telling a lasting failure (a certificate that does not
+    verify, refused credentials) from a passing one, whatever a client
+    library wrapped it in.
+    """
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain

@@ -20,6 +20,7 @@ from aiormq.exceptions import (
 from yarl import URL
 
 from doozer.config import mask_url
+from doozer.exceptions import exception_chain
 
 from ._aiormq_compat import closed_by_broker_in_handshake
 
@@ -152,17 +153,8 @@ def explain(exc: BaseException, options: ConnectOptions, timeout: float) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen:
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
-
-
 def _verification_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
-    for link in _chain(exc):
+    for link in exception_chain(exc):
         if isinstance(link, ssl.SSLCertVerificationError):
             return link
         for arg in getattr(link, "args", ()):
@@ -172,7 +164,7 @@ def _verification_error(exc: BaseException) -> ssl.SSLCertVerificationError | No
 
 
 def _refused(exc: BaseException) -> bool:
-    for link in _chain(exc):
+    for link in exception_chain(exc):
         if isinstance(link, ConnectionRefusedError):
             return True
         args = getattr(link, "args", ())
@@ -182,7 +174,7 @@ def _refused(exc: BaseException) -> bool:
 
 
 def _reset(exc: BaseException) -> bool:
-    for link in _chain(exc):
+    for link in exception_chain(exc):
         if isinstance(link, ConnectionResetError):
             return True
         if any(isinstance(arg, ConnectionResetError) for arg in getattr(link, "args", ())):

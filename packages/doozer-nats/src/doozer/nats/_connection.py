@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from doozer.backoff import Backoff
+from doozer.exceptions import exception_chain
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
@@ -232,30 +233,30 @@ class Connection:
         Refused credentials, a certificate that does not verify, a server
         refusing this client's certificate: none goes away by trying again.
         """
-        for seen in (exc, self._first_error):
-            for _ in range(5):  # nats-py may wrap it: follow the chain a little way
-                if seen is None:
-                    break
-                # nats-py raises a plain nats.errors.Error for the server's -ERR.
-                if isinstance(seen, NatsError) and "authorization violation" in str(seen).lower():
-                    self._first_error = None
-                    return (
-                        "the server refused the credentials (Authorization Violation): check "
-                        "NATS_USER and NATS_PASSWORD, NATS_TOKEN, NATS_CREDS, or those in NATS_URL"
-                    )
-                if isinstance(seen, ssl.SSLCertVerificationError):
-                    self._first_error = None
-                    return (
-                        f"TLS certificate verification failed ({seen.verify_message or seen}): "
-                        "set NATS_TLS_CA_FILE to the CA that signed the server's certificate"
-                    )
-                if isinstance(seen, ssl.SSLError) and seen.reason in _CLIENT_CERTIFICATE_REFUSED:
-                    self._first_error = None
-                    return (
-                        "the server refused this client's TLS certificate, or wants one: set "
-                        "NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE to a certificate it trusts"
-                    )
-                seen = seen.__cause__ or seen.__context__
+        # nats-py wraps errors, and tells the first one to its error callback.
+        candidates = exception_chain(exc)
+        if self._first_error is not None:
+            candidates += exception_chain(self._first_error)
+        for seen in candidates:
+            # nats-py raises a plain nats.errors.Error for the server's -ERR.
+            if isinstance(seen, NatsError) and "authorization violation" in str(seen).lower():
+                self._first_error = None
+                return (
+                    "the server refused the credentials (Authorization Violation): check "
+                    "NATS_USER and NATS_PASSWORD, NATS_TOKEN, NATS_CREDS, or those in NATS_URL"
+                )
+            if isinstance(seen, ssl.SSLCertVerificationError):
+                self._first_error = None
+                return (
+                    f"TLS certificate verification failed ({seen.verify_message or seen}): "
+                    "set NATS_TLS_CA_FILE to the CA that signed the server's certificate"
+                )
+            if isinstance(seen, ssl.SSLError) and seen.reason in _CLIENT_CERTIFICATE_REFUSED:
+                self._first_error = None
+                return (
+                    "the server refused this client's TLS certificate, or wants one: set "
+                    "NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE to a certificate it trusts"
+                )
         return None
 
     def _cause(self, exc: BaseException) -> str:

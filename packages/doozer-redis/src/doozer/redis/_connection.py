@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from doozer.backoff import Backoff
 from doozer.config import mask_url
+from doozer.exceptions import exception_chain
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -64,16 +65,12 @@ def tls_problem(exc: BaseException) -> str | None:
     (A server refusing this client's certificate is not told apart: under TLS
     1.3 the client only sees its connection closed, like any lost connection.)
     """
-    seen: BaseException | None = exc
-    for _ in range(5):  # redis-py wraps the ssl error; follow the chain a little way
-        if seen is None:
-            break
+    for seen in exception_chain(exc):  # redis-py wraps the ssl error
         if isinstance(seen, ssl.SSLCertVerificationError):
             return (
                 f"TLS certificate verification failed ({seen.verify_message or seen}): "
                 "set REDIS_TLS_CA_FILE to the CA that signed the server's certificate"
             )
-        seen = seen.__cause__ or seen.__context__
     return None
 
 
